@@ -1,0 +1,295 @@
+//! `duet`: the engine from the command line, for scripts, benchmarks and tests.
+//! Every failure is one line on stderr and a non-zero exit.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use duet_model::device::{block_on, cpu};
+use duet_model::generation::{GenerationConfig, Overflow};
+use duet_model::pipelines::{classify, embed, fill_mask, ner, text_generation};
+use duet_model::{DuetError, Model};
+
+#[derive(Parser)]
+#[command(
+    name = "duet",
+    version,
+    about = "GPT-2, BERT and DistilBERT on burn, HF-compatible"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Model folder (config.json, model.safetensors, tokenizer files).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Input text; repeat for several. Without any, each line of standard input is one text.
+    #[arg(long)]
+    text: Vec<String>,
+    /// Print one JSON document instead of readable lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Continue a prompt with GPT-2.
+    Generate {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Prompt; repeat for several. Without any, each line of standard input is a prompt.
+        #[arg(long)]
+        prompt: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        max_new_tokens: usize,
+        /// Always take the most likely token.
+        #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p", "seed"])]
+        greedy: bool,
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 50)]
+        top_k: usize,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        #[arg(long, default_value_t = 1.0)]
+        repetition_penalty: f32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Stop once the continuation contains this text (repeatable).
+        #[arg(long)]
+        stop: Vec<String>,
+        /// Drop the start of prompts longer than the context instead of failing.
+        #[arg(long)]
+        truncate_left: bool,
+        /// Re-run the whole sequence each step (for comparison with the KV cache).
+        #[arg(long)]
+        no_cache: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Label texts with a sequence-classification model.
+    Classify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Tag named entities.
+    Ner {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "simple")]
+        aggregation: String,
+        /// Tokens shared by windows of texts longer than the model (default: a quarter).
+        #[arg(long)]
+        stride: Option<usize>,
+    },
+    /// Predict the masked token.
+    FillMask {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+    },
+    /// Sentence embeddings (mean-pooled, L2-normalised).
+    Embed {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(model: Option<PathBuf>, task: &str) -> Result<Model, DuetError> {
+    let dir = model.ok_or_else(|| {
+        DuetError::InvalidOption(format!(
+            "--model is required for {task} (no embedded default yet)"
+        ))
+    })?;
+    Model::from_dir(dir, &cpu())
+}
+
+fn texts(given: Vec<String>) -> Result<Vec<String>, DuetError> {
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let lines: Vec<String> = std::io::stdin()
+        .lock()
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|e| DuetError::Io {
+            path: "stdin".into(),
+            message: e.to_string(),
+        })?;
+    if lines.is_empty() {
+        return Err(DuetError::EmptyInput(
+            "no --text and nothing on standard input".into(),
+        ));
+    }
+    Ok(lines)
+}
+
+fn print_json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serializable")
+    );
+}
+
+fn run(cli: Cli) -> Result<(), DuetError> {
+    match cli.command {
+        Command::Generate {
+            model,
+            prompt,
+            max_new_tokens,
+            greedy,
+            temperature,
+            top_k,
+            top_p,
+            repetition_penalty,
+            seed,
+            stop,
+            truncate_left,
+            no_cache,
+            json,
+        } => {
+            let model = load(model, "generate")?;
+            let prompts = texts(prompt)?;
+            let cfg = GenerationConfig {
+                max_new_tokens,
+                do_sample: !greedy,
+                temperature,
+                top_k,
+                top_p,
+                repetition_penalty,
+                seed,
+                stop_strings: stop,
+                overflow: if truncate_left {
+                    Overflow::TruncateLeft
+                } else {
+                    Overflow::Error
+                },
+                use_cache: !no_cache,
+                ..GenerationConfig::default()
+            };
+            #[derive(Serialize)]
+            struct Out {
+                generated_text: String,
+                new_token_ids: Vec<u32>,
+                finish_reason: duet_model::generation::FinishReason,
+            }
+            let mut outs = Vec::new();
+            for p in &prompts {
+                if !json {
+                    print!("{p}");
+                }
+                let g = block_on(text_generation::text_generation(&model, p, &cfg, |ev| {
+                    if !json {
+                        print!("{}", ev.text);
+                        let _ = std::io::stdout().flush();
+                    }
+                    true
+                }))?;
+                if !json {
+                    println!();
+                }
+                outs.push(Out {
+                    generated_text: g.generated_text,
+                    new_token_ids: g.new_token_ids,
+                    finish_reason: g.finish_reason,
+                });
+            }
+            if json {
+                print_json(&outs);
+            }
+        }
+        Command::Classify { common } => {
+            let model = load(common.model, "classify")?;
+            let out = block_on(classify::classify(&model, &texts(common.text)?))?;
+            if common.json {
+                print_json(&out);
+            } else {
+                for labels in out {
+                    let line: Vec<String> = labels
+                        .iter()
+                        .map(|l| format!("{} {:.4}", l.label, l.score))
+                        .collect();
+                    println!("{}", line.join("\t"));
+                }
+            }
+        }
+        Command::Ner {
+            common,
+            aggregation,
+            stride,
+        } => {
+            let model = load(common.model, "ner")?;
+            let opts = ner::NerOptions {
+                aggregation: aggregation.parse()?,
+                stride,
+            };
+            let out = block_on(ner::ner(&model, &texts(common.text)?, opts))?;
+            if common.json {
+                print_json(&out);
+            } else {
+                for ents in out {
+                    let line: Vec<String> = ents
+                        .iter()
+                        .map(|e| {
+                            let label = e.entity_group.as_ref().or(e.entity.as_ref());
+                            format!(
+                                "{}[{}] {}-{} {:.3}",
+                                e.word,
+                                label.map_or("", |s| s),
+                                e.start,
+                                e.end,
+                                e.score
+                            )
+                        })
+                        .collect();
+                    println!("{}", line.join("\t"));
+                }
+            }
+        }
+        Command::FillMask { common, top_k } => {
+            let model = load(common.model, "fill-mask")?;
+            let out = block_on(fill_mask::fill_mask(&model, &texts(common.text)?, top_k))?;
+            if common.json {
+                print_json(&out);
+            } else {
+                for fills in out {
+                    let line: Vec<String> = fills
+                        .iter()
+                        .map(|f| format!("{} {:.4}", f.token_str, f.score))
+                        .collect();
+                    println!("{}", line.join("\t"));
+                }
+            }
+        }
+        Command::Embed { common } => {
+            let model = load(common.model, "embed")?;
+            let out = block_on(embed::embed(&model, &texts(common.text)?))?;
+            if common.json {
+                print_json(&out);
+            } else {
+                for v in out {
+                    let line: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
+                    println!("{}", line.join(" "));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Duet's engine: GPT-2, BERT and DistilBERT on burn, loading Hugging Face checkpoints from bytes,
+//! with the HF pipelines on top. Knows nothing of the DOM; builds for native and wasm32.
+
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod files;
+pub mod generation;
+pub mod loader;
+pub mod models;
+pub mod network;
+pub mod nn;
+pub mod pipelines;
+pub mod tokenizer;
+pub mod weights;
+
+use burn::tensor::Device;
+
+pub use config::{Head, ModelConfig};
+pub use error::{DuetError, Result};
+pub use files::ModelFiles;
+pub use loader::LoadReport;
+pub use network::Network;
+pub use tokenizer::Tokenizer;
+
+/// A model ready to run: its config, weights on a device, and tokenizer.
+#[derive(Clone)]
+pub struct Model {
+    pub config: ModelConfig,
+    pub network: Network,
+    pub tokenizer: Tokenizer,
+    pub device: Device,
+    pub report: LoadReport,
+}
+
+impl Model {
+    /// Loads from in-memory files: `config.json`, `model.safetensors` and a tokenizer.
+    pub fn from_files(files: &ModelFiles, device: &Device) -> Result<Self> {
+        let config = ModelConfig::from_json(files.require("config.json")?)?;
+        let tokenizer = Tokenizer::from_files(files)?;
+        let (network, report) =
+            loader::load_network(&config, files.require("model.safetensors")?, device)?;
+        Ok(Self {
+            config,
+            network,
+            tokenizer,
+            device: device.clone(),
+            report,
+        })
+    }
+
+    /// Loads a model folder (native).
+    pub fn from_dir(dir: impl AsRef<std::path::Path>, device: &Device) -> Result<Self> {
+        Self::from_files(&ModelFiles::from_dir(dir)?, device)
+    }
+}

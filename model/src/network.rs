@@ -1,0 +1,123 @@
+//! The loaded network, whichever architecture it is, and the padded batches encoders take.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::config::Head;
+use crate::error::{DuetError, Result};
+use crate::models::bert::Bert;
+use crate::models::distilbert::DistilBert;
+use crate::models::gpt2::Gpt2LmHeadModel;
+use crate::tokenizer::Encoded;
+
+#[derive(Debug, Clone)]
+pub enum Network {
+    Gpt2(Gpt2LmHeadModel),
+    Bert(Bert),
+    DistilBert(DistilBert),
+}
+
+/// Encoded texts padded on the right into one batch.
+#[derive(Debug, Clone)]
+pub struct EncoderBatch {
+    pub input_ids: Tensor<2, Int>,
+    pub token_type_ids: Tensor<2, Int>,
+    pub attention_mask: Tensor<2, Int>,
+    /// Unpadded length of each row.
+    pub lengths: Vec<usize>,
+}
+
+impl EncoderBatch {
+    pub fn new(encodings: &[Encoded], pad_id: u32, device: &Device) -> Result<Self> {
+        if encodings.is_empty() {
+            return Err(DuetError::EmptyInput("no texts".into()));
+        }
+        let lengths: Vec<usize> = encodings.iter().map(Encoded::len).collect();
+        let t = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let b = encodings.len();
+        let mut ids = vec![pad_id as i64; b * t];
+        let mut types = vec![0i64; b * t];
+        let mut mask = vec![0i64; b * t];
+        for (row, e) in encodings.iter().enumerate() {
+            for (i, (&id, &ty)) in e.ids.iter().zip(&e.type_ids).enumerate() {
+                ids[row * t + i] = id as i64;
+                types[row * t + i] = ty as i64;
+                mask[row * t + i] = 1;
+            }
+        }
+        let make = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [b, t]), device);
+        Ok(Self {
+            input_ids: make(ids),
+            token_type_ids: make(types),
+            attention_mask: make(mask),
+            lengths,
+        })
+    }
+}
+
+impl Network {
+    fn encoder_only(&self) -> Result<()> {
+        match self {
+            Network::Gpt2(_) => Err(DuetError::WrongHead(
+                "encoder (this is a GPT-2 language model)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Last hidden states of an encoder, `[B, T, C]`.
+    pub fn hidden_states(&self, batch: &EncoderBatch) -> Result<Tensor<3>> {
+        self.encoder_only()?;
+        Ok(match self {
+            Network::Bert(m) => m.hidden_states(
+                batch.input_ids.clone(),
+                batch.token_type_ids.clone(),
+                batch.attention_mask.clone(),
+            ),
+            Network::DistilBert(m) => {
+                m.hidden_states(batch.input_ids.clone(), batch.attention_mask.clone())
+            }
+            Network::Gpt2(_) => unreachable!("checked by encoder_only"),
+        })
+    }
+
+    /// `[B, labels]` for a sequence-classification head.
+    pub fn sequence_logits(&self, batch: &EncoderBatch) -> Result<Tensor<2>> {
+        let hidden = self.hidden_states(batch)?;
+        let logits = match self {
+            Network::Bert(m) => m.sequence_logits(hidden),
+            Network::DistilBert(m) => m.sequence_logits(hidden),
+            Network::Gpt2(_) => None,
+        };
+        logits.ok_or_else(|| DuetError::WrongHead(Head::SequenceClassification.name().into()))
+    }
+
+    /// `[B, T, labels]` (token classification) or `[B, T, vocab]` (masked LM).
+    pub fn token_logits(&self, batch: &EncoderBatch) -> Result<Tensor<3>> {
+        let hidden = self.hidden_states(batch)?;
+        let logits = match self {
+            Network::Bert(m) => m.token_logits(hidden),
+            Network::DistilBert(m) => m.token_logits(hidden),
+            Network::Gpt2(_) => None,
+        };
+        logits.ok_or_else(|| DuetError::WrongHead("token-level".into()))
+    }
+
+    pub fn gpt2(&self) -> Result<&Gpt2LmHeadModel> {
+        match self {
+            Network::Gpt2(m) => Ok(m),
+            _ => Err(DuetError::WrongHead(Head::CausalLm.name().into())),
+        }
+    }
+}
+
+/// Reads a tensor back to the host as f32. Async because WebGPU can only read asynchronously; on
+/// the CPU backend the future is ready at once.
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| DuetError::Backend(format!("{e:?}")))?;
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| DuetError::Backend(format!("{e:?}")))
+}
