@@ -221,7 +221,7 @@ impl ModelConfig {
         if !model_type.is_empty() && model_type != family {
             return Err(unsupported());
         }
-        let parse = |what: &str| -> DuetError { DuetError::Config(format!("{what}")) };
+        let parse = |what: &str| -> DuetError { DuetError::Config(what.to_string()) };
         let arch = match family {
             "gpt2" => {
                 let c: Gpt2Config =
@@ -333,7 +333,7 @@ impl ModelConfig {
 }
 
 fn check_heads(width: usize, heads: usize, w: &str, h: &str) -> Result<()> {
-    if heads == 0 || width % heads != 0 {
+    if heads == 0 || !width.is_multiple_of(heads) {
         return Err(DuetError::Config(format!(
             "{w} ({width}) must be a multiple of {h} ({heads})"
         )));

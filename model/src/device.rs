@@ -1,12 +1,10 @@
 //! Choosing where tensors live. Native code and tests use the pure-Rust `flex` CPU backend; the
 //! browser asks for WebGPU and falls back to `flex` (the app decides, through these helpers).
 
-use burn::tensor::Device;
-
 /// The CPU device (burn's `flex` backend).
 #[cfg(feature = "flex")]
-pub fn cpu() -> Device {
-    Device::flex()
+pub fn cpu() -> burn::tensor::Device {
+    burn::tensor::Device::flex()
 }
 
 /// Runs a future to completion on the current thread (native callers of the async pipelines).

@@ -1,6 +1,7 @@
 //! Duet's engine: GPT-2, BERT and DistilBERT on burn, loading Hugging Face checkpoints from bytes,
 //! with the HF pipelines on top. Knows nothing of the DOM; builds for native and wasm32.
 
+pub mod bench;
 pub mod config;
 pub mod device;
 pub mod error;

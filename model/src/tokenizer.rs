@@ -80,7 +80,7 @@ impl Tokenizer {
             .get("tokenizer_config.json")
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
-        let inner = if let Some(json) = files.get("tokenizer.json") {
+        let mut inner = if let Some(json) = files.get("tokenizer.json") {
             HfTokenizer::from_bytes(json).map_err(tok_err)?
         } else if let Some(vocab) = files.get("vocab.txt") {
             wordpiece_from_vocab(vocab, &config)?
@@ -93,6 +93,11 @@ impl Tokenizer {
                 "tokenizer.json (or vocab.txt, or vocab.json + merges.txt)".into(),
             ));
         };
+        // Files such as all-MiniLM-L6-v2's pin padding/truncation in tokenizer.json; transformers
+        // overrides both per call, and so do we (batches are padded by `EncoderBatch`, long texts
+        // are an error or split into windows).
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(tok_err)?;
         let find = |candidates: &[&str]| {
             candidates
                 .iter()

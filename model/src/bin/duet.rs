@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use duet_model::bench;
 use duet_model::device::{block_on, cpu};
 use duet_model::generation::{GenerationConfig, Overflow};
 use duet_model::pipelines::{classify, embed, fill_mask, ner, text_generation};
@@ -100,7 +101,25 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Throughput: tokens/s for GPT-2 generation (with and without the KV cache), sentences/s for
+    /// sequence classifiers.
+    Bench {
+        /// Model folders; repeat for several.
+        #[arg(long, required = true)]
+        model: Vec<PathBuf>,
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+/// The prompt every generation benchmark continues (the PyTorch script uses the same).
+const BENCH_PROMPT: &str = "The quick brown fox jumps over the lazy dog, and then";
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -288,6 +307,44 @@ fn run(cli: Cli) -> Result<(), DuetError> {
                     let line: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
                     println!("{}", line.join(" "));
                 }
+            }
+        }
+        Command::Bench {
+            model,
+            new_tokens,
+            batch_size,
+            rounds,
+            json,
+        } => {
+            let start = std::time::Instant::now();
+            let now = || start.elapsed().as_secs_f64();
+            let mut rows = Vec::new();
+            for dir in model {
+                let m = Model::from_dir(&dir, &cpu())?;
+                let mut row = serde_json::json!({
+                    "model": dir.display().to_string(),
+                    "architecture": m.config.architecture,
+                    "backend": "burn flex (CPU)",
+                });
+                if m.config.is_gpt2() {
+                    let g = block_on(bench::bench_generation(&m, BENCH_PROMPT, new_tokens, now))?;
+                    row["generation"] = serde_json::to_value(g).expect("serializable");
+                } else if m.config.head == duet_model::Head::SequenceClassification {
+                    let c = block_on(bench::bench_classify(&m, batch_size, rounds, now))?;
+                    row["classify"] = serde_json::to_value(c).expect("serializable");
+                } else {
+                    return Err(DuetError::InvalidOption(format!(
+                        "{}: bench covers GPT-2 generation and sequence classification",
+                        dir.display()
+                    )));
+                }
+                if !json {
+                    println!("{row}");
+                }
+                rows.push(row);
+            }
+            if json {
+                print_json(&rows);
             }
         }
     }

@@ -75,13 +75,16 @@ impl GenerationConfig {
 
     fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(DuetError::InvalidOption(m.into()));
-        if !(self.temperature > 0.0) || !self.temperature.is_finite() {
+        if self.temperature.is_nan() || self.temperature <= 0.0 || !self.temperature.is_finite() {
             return bad("temperature must be > 0");
         }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+        if self.top_p.is_nan() || self.top_p <= 0.0 || self.top_p > 1.0 {
             return bad("top_p must be in (0, 1]");
         }
-        if !(self.repetition_penalty > 0.0) || !self.repetition_penalty.is_finite() {
+        if self.repetition_penalty.is_nan()
+            || self.repetition_penalty <= 0.0
+            || !self.repetition_penalty.is_finite()
+        {
             return bad("repetition_penalty must be > 0");
         }
         Ok(())

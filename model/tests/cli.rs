@@ -1,0 +1,254 @@
+//! The `duet` binary: JSON shapes of every subcommand, standard input, and one-line errors with a
+//! non-zero exit (never a panic) on bad input.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+fn duet(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_ok(args: &[&str], stdin: Option<&str>) -> Value {
+    let out = duet(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fails_cleanly(args: &[&str], needle: &str) {
+    let out = duet(args, None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: one line, got {err}"
+    );
+    assert!(
+        err.starts_with("error: ") && err.contains(needle),
+        "{args:?}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn dir(name: &str) -> String {
+    fixture_dir(name).display().to_string()
+}
+
+#[test]
+fn generate_greedy_json_matches_fixture() {
+    let exp = &expected("gpt2-tiny")["greedy"][0];
+    let n = exp["max_new_tokens"].to_string();
+    let v = json_ok(
+        &[
+            "generate",
+            "--model",
+            &dir("gpt2-tiny"),
+            "--prompt",
+            exp["prompt"].as_str().unwrap(),
+            "--greedy",
+            "--max-new-tokens",
+            &n,
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(v[0]["new_token_ids"], exp["new_token_ids"]);
+    assert_eq!(v[0]["generated_text"], exp["generated_text"]);
+}
+
+#[test]
+fn generate_reads_prompts_from_stdin_and_seed_reproduces() {
+    let args = [
+        "generate",
+        "--model",
+        &dir("gpt2-tiny"),
+        "--max-new-tokens",
+        "8",
+        "--seed",
+        "3",
+        "--json",
+    ];
+    let a = json_ok(&args, Some("Hello there\nThe king\n"));
+    let b = json_ok(&args, Some("Hello there\nThe king\n"));
+    assert_eq!(a.as_array().unwrap().len(), 2);
+    assert_eq!(a, b);
+    assert_eq!(a[0]["new_token_ids"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn classify_ner_fill_mask_embed_json_shapes() {
+    let v = json_ok(
+        &[
+            "classify",
+            "--model",
+            &dir("bert-seqcls"),
+            "--text",
+            "I love it!",
+            "--text",
+            "Bad.",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0].as_array().unwrap().len(), 3);
+    assert!(v[0][0]["label"].is_string() && v[0][0]["score"].is_f64());
+
+    let text = "Angela Merkel visited Paris.";
+    let exp = &expected("bert-tokcls-legacy")["pipeline"][0]["first"];
+    let v = json_ok(
+        &[
+            "ner",
+            "--model",
+            &dir("bert-tokcls-legacy"),
+            "--aggregation",
+            "first",
+            "--text",
+            text,
+            "--json",
+        ],
+        None,
+    );
+    let words = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["entity_group"].clone(),
+                    e["start"].clone(),
+                    e["end"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(words(&v[0]), words(exp));
+
+    let v = json_ok(
+        &[
+            "fill-mask",
+            "--model",
+            &dir("bert-mlm-f16"),
+            "--top-k",
+            "3",
+            "--json",
+        ],
+        Some("Paris is the capital of [MASK].\n"),
+    );
+    assert_eq!(v[0].as_array().unwrap().len(), 3);
+    for key in ["score", "token", "token_str", "sequence"] {
+        assert!(v[0][0].get(key).is_some(), "{key}");
+    }
+
+    let v = json_ok(
+        &[
+            "embed",
+            "--model",
+            &dir("distilbert-mlm"),
+            "--text",
+            "hello world",
+            "--json",
+        ],
+        None,
+    );
+    let norm: f64 = v[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap().powi(2))
+        .sum();
+    assert!((norm - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn bad_input_is_one_line_error_and_nonzero_exit() {
+    fails_cleanly(
+        &["classify", "--model", "/no/such/folder", "--text", "x"],
+        "not a folder",
+    );
+    fails_cleanly(
+        &["classify", "--model", &dir("bert-seqcls"), "--text", ""],
+        "empty",
+    );
+    fails_cleanly(
+        &["classify", "--model", &dir("gpt2-tiny"), "--text", "hi"],
+        "no",
+    );
+    fails_cleanly(
+        &[
+            "ner",
+            "--model",
+            &dir("bert-tokcls-legacy"),
+            "--aggregation",
+            "best",
+            "--text",
+            "x",
+        ],
+        "aggregation",
+    );
+    fails_cleanly(
+        &[
+            "fill-mask",
+            "--model",
+            &dir("bert-mlm-f16"),
+            "--text",
+            "no mask here",
+        ],
+        "[MASK]",
+    );
+    fails_cleanly(
+        &[
+            "generate",
+            "--model",
+            &dir("gpt2-tiny"),
+            "--prompt",
+            "hi",
+            "--temperature",
+            "0",
+        ],
+        "temperature",
+    );
+    let long = "word ".repeat(200);
+    fails_cleanly(
+        &["generate", "--model", &dir("gpt2-tiny"), "--prompt", &long],
+        "too long",
+    );
+    fails_cleanly(&["classify", "--text", "x"], "--model");
+
+    // A malformed config and a truncated checkpoint, in a scratch copy of a fixture.
+    let tmp = std::env::temp_dir().join(format!("duet-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    for f in std::fs::read_dir(fixture_dir("bert-seqcls")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), tmp.join(f.file_name())).unwrap();
+    }
+    let t = tmp.display().to_string();
+    let weights = std::fs::read(tmp.join("model.safetensors")).unwrap();
+    std::fs::write(tmp.join("model.safetensors"), &weights[..weights.len() / 3]).unwrap();
+    fails_cleanly(&["classify", "--model", &t, "--text", "x"], "safetensors");
+    std::fs::write(tmp.join("config.json"), "{\"model_type\": ").unwrap();
+    fails_cleanly(&["classify", "--model", &t, "--text", "x"], "config.json");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -1,0 +1,258 @@
+//! BERT and DistilBERT against `transformers`: padded-batch logits, and the text-classification,
+//! token-classification and fill-mask pipelines' outputs.
+
+mod common;
+
+use common::*;
+use duet_model::device::block_on;
+use duet_model::network::{read_f32, EncoderBatch};
+use duet_model::pipelines::ner::{ner, Aggregation, NerOptions};
+use duet_model::pipelines::{classify, fill_mask};
+use serde_json::Value;
+
+fn texts(exp: &Value) -> Vec<String> {
+    exp["encodings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// HF pipelines sometimes wrap a single result in one more list.
+fn unwrap_single(v: &Value) -> &Value {
+    match v.as_array() {
+        Some(a) if a.len() == 1 && a[0].is_array() => &a[0],
+        _ => v,
+    }
+}
+
+#[test]
+fn tokenization_matches_hf() {
+    for name in SEQ_CLS.iter().chain(TOK_CLS).chain(MLM) {
+        let model = load(name);
+        for e in expected(name)["encodings"].as_array().unwrap() {
+            let enc = model
+                .tokenizer
+                .encode(e["text"].as_str().unwrap(), true)
+                .unwrap();
+            assert_eq!(
+                enc.ids,
+                u32s(&e["input_ids"]),
+                "{name}: ids of {}",
+                e["text"]
+            );
+            assert_eq!(enc.type_ids, u32s(&e["token_type_ids"]), "{name}: types");
+            let offsets: Vec<(usize, usize)> = e["offsets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_u64().unwrap() as usize,
+                        p[1].as_u64().unwrap() as usize,
+                    )
+                })
+                .collect();
+            assert_eq!(enc.offsets, offsets, "{name}: offsets");
+        }
+    }
+}
+
+#[test]
+fn padded_batch_logits_match_unpadded_hf() {
+    for name in SEQ_CLS.iter().chain(TOK_CLS).chain(MLM) {
+        let model = load(name);
+        let exp = expected(name);
+        let encs: Vec<_> = texts(&exp)
+            .iter()
+            .map(|t| model.tokenizer.encode(t, true).unwrap())
+            .collect();
+        let batch = EncoderBatch::new(&encs, model.tokenizer.pad_token_id, &model.device).unwrap();
+        let cases = exp["encodings"].as_array().unwrap();
+        if SEQ_CLS.contains(name) {
+            let logits =
+                block_on(read_f32(model.network.sequence_logits(&batch).unwrap())).unwrap();
+            let n = logits.len() / cases.len();
+            for (i, c) in cases.iter().enumerate() {
+                assert_close(
+                    &logits[i * n..(i + 1) * n],
+                    &f32s(&c["logits"]),
+                    1e-4,
+                    &format!("{name} #{i}"),
+                );
+            }
+        } else {
+            let logits = model.network.token_logits(&batch).unwrap();
+            let [_, t, v] = logits.dims();
+            let flat = block_on(read_f32(logits)).unwrap();
+            for (i, c) in cases.iter().enumerate() {
+                let len = encs[i].len();
+                let ours = &flat[i * t * v..i * t * v + len * v];
+                assert_close(ours, &f32s(&c["logits"]), 1e-4, &format!("{name} #{i}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn text_classification_pipeline_matches() {
+    for name in SEQ_CLS {
+        let model = load(name);
+        let exp = expected(name);
+        let out = block_on(classify::classify(&model, &texts(&exp))).unwrap();
+        for (ours, theirs) in out.iter().zip(exp["pipeline"].as_array().unwrap()) {
+            let theirs = unwrap_single(theirs).as_array().unwrap();
+            assert_eq!(ours.len(), theirs.len(), "{name}: every label");
+            for (o, t) in ours.iter().zip(theirs) {
+                assert_eq!(o.label, t["label"].as_str().unwrap(), "{name}: order");
+                assert!(
+                    (o.score - t["score"].as_f64().unwrap() as f32).abs() <= 1e-5,
+                    "{name}: {o:?} vs {t}"
+                );
+            }
+        }
+    }
+}
+
+fn assert_entities(ours: &[duet_model::pipelines::ner::Entity], theirs: &Value, what: &str) {
+    let theirs = theirs.as_array().unwrap();
+    let fmt = |v: &Value| serde_json::to_string(v).unwrap();
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{what}: count\nours: {}\nHF:   {}",
+        serde_json::to_string(ours).unwrap(),
+        fmt(&Value::Array(theirs.clone()))
+    );
+    for (o, t) in ours.iter().zip(theirs) {
+        let key = if t.get("entity_group").is_some() {
+            "entity_group"
+        } else {
+            "entity"
+        };
+        let label = o.entity_group.as_ref().or(o.entity.as_ref()).unwrap();
+        assert_eq!(
+            label,
+            t[key].as_str().unwrap(),
+            "{what}: label of {}",
+            fmt(t)
+        );
+        assert_eq!(o.word, t["word"].as_str().unwrap(), "{what}: word");
+        assert_eq!(
+            o.start as u64,
+            t["start"].as_u64().unwrap(),
+            "{what}: start of {}",
+            fmt(t)
+        );
+        assert_eq!(
+            o.end as u64,
+            t["end"].as_u64().unwrap(),
+            "{what}: end of {}",
+            fmt(t)
+        );
+        if let Some(i) = t.get("index") {
+            assert_eq!(o.index.map(|x| x as u64), i.as_u64(), "{what}: index");
+        }
+        assert!(
+            (o.score - t["score"].as_f64().unwrap() as f32).abs() <= 1e-5,
+            "{what}: score {}",
+            fmt(t)
+        );
+    }
+}
+
+const STRATEGIES: &[(&str, Aggregation)] = &[
+    ("none", Aggregation::None),
+    ("simple", Aggregation::Simple),
+    ("first", Aggregation::First),
+    ("average", Aggregation::Average),
+    ("max", Aggregation::Max),
+];
+
+#[test]
+fn token_classification_pipeline_matches_every_strategy() {
+    for name in TOK_CLS {
+        let model = load(name);
+        let exp = expected(name);
+        let texts = texts(&exp);
+        let mut seen_entities = 0;
+        for (key, strategy) in STRATEGIES {
+            let opts = NerOptions {
+                aggregation: *strategy,
+                stride: None,
+            };
+            let out = block_on(ner(&model, &texts, opts)).unwrap();
+            for (i, (ours, case)) in out
+                .iter()
+                .zip(exp["pipeline"].as_array().unwrap())
+                .enumerate()
+            {
+                seen_entities += ours.len();
+                assert_entities(ours, &case[key], &format!("{name} text {i} {key}"));
+            }
+        }
+        assert!(
+            seen_entities > 0,
+            "{name}: the fixture must produce entities"
+        );
+    }
+}
+
+#[test]
+fn long_text_is_split_with_overlap_and_entities_come_back_once() {
+    let name = "bert-tokcls-legacy";
+    let model = load(name);
+    let long = &expected(name)["long"];
+    let text = long["text"].as_str().unwrap().to_string();
+    let stride = long["stride"].as_u64().unwrap() as usize;
+    assert!(long["num_tokens"].as_u64().unwrap() as usize > model.config.max_positions());
+    for (key, strategy) in STRATEGIES {
+        let Some(theirs) = long.get(*key) else {
+            continue;
+        };
+        let opts = NerOptions {
+            aggregation: *strategy,
+            stride: Some(stride),
+        };
+        let out = block_on(ner(&model, std::slice::from_ref(&text), opts)).unwrap();
+        assert_entities(&out[0], theirs, &format!("long {key}"));
+        for e in &out[0] {
+            let chars: String = text.chars().skip(e.start).take(e.end - e.start).collect();
+            assert!(!chars.is_empty(), "offsets point into the text");
+        }
+        for w in out[0].windows(2) {
+            assert!(w[0].end <= w[1].start, "entities never overlap: {w:?}");
+        }
+    }
+}
+
+#[test]
+fn fill_mask_pipeline_matches_top5() {
+    for name in MLM {
+        let model = load(name);
+        let exp = expected(name);
+        let out = block_on(fill_mask::fill_mask(&model, &texts(&exp), 5)).unwrap();
+        for (ours, theirs) in out.iter().zip(exp["pipeline"].as_array().unwrap()) {
+            let theirs = unwrap_single(theirs).as_array().unwrap();
+            assert_eq!(ours.len(), 5);
+            for (o, t) in ours.iter().zip(theirs) {
+                assert_eq!(o.token as u64, t["token"].as_u64().unwrap(), "{name}: {t}");
+                assert_eq!(
+                    o.token_str,
+                    t["token_str"].as_str().unwrap(),
+                    "{name}: token_str"
+                );
+                assert_eq!(
+                    o.sequence,
+                    t["sequence"].as_str().unwrap(),
+                    "{name}: sequence"
+                );
+                assert!(
+                    (o.score - t["score"].as_f64().unwrap() as f32).abs() <= 1e-5,
+                    "{name}: score"
+                );
+            }
+        }
+    }
+}

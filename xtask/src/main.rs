@@ -1,0 +1,218 @@
+//! `cargo xtask <task>`: the project's scripted tasks, in Rust rather than shell.
+//!
+//! - `test`      every check CI runs: fmt, clippy, the wasm32 build of the engine, all tests
+//! - `bench`     engine throughput next to PyTorch's on the same checkpoints
+//! - `fixtures`  regenerate the reference fixtures with the pinned Python environment
+
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a command from the repository root, exiting with its status on failure.
+fn run(title: &str, program: &str, args: &[&str]) {
+    eprintln!("\n==> {title}: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .unwrap_or_else(|e| {
+            eprintln!("xtask: cannot run {program}: {e}");
+            exit(1)
+        });
+    if !status.success() {
+        eprintln!("xtask: {title} failed");
+        exit(status.code().unwrap_or(1));
+    }
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The Python with torch + transformers: `$DUET_PYTHON`, else the venv `fixtures` makes.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("DUET_PYTHON") {
+        return p.into();
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/duet-py/bin/python")
+}
+
+fn ensure_python_env() -> PathBuf {
+    let py = python();
+    if !py.exists() {
+        let venv = py.parent().and_then(Path::parent).expect("venv path");
+        run(
+            "create venv",
+            "python3",
+            &["-m", "venv", &venv.display().to_string()],
+        );
+    }
+    let py_s = py.display().to_string();
+    run(
+        "install pinned Python packages",
+        &py_s,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-r",
+            "scripts/requirements.txt",
+        ],
+    );
+    py
+}
+
+fn test() {
+    if Command::new("rustup").arg("--version").output().is_ok() {
+        run(
+            "wasm target",
+            "rustup",
+            &["target", "add", "wasm32-unknown-unknown"],
+        );
+    }
+    run("format", "cargo", &["fmt", "--all", "--", "--check"]);
+    run(
+        "clippy",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+    run(
+        "engine builds for the browser",
+        "cargo",
+        &[
+            "check",
+            "-p",
+            "duet-model",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--no-default-features",
+            "--features",
+            "wgpu",
+        ],
+    );
+    run("tests", "cargo", &["test", "--workspace"]);
+}
+
+const BENCH_MODELS: &[&str] = &[
+    "model/tests/fixtures/gpt2-tiny",
+    "model/tests/fixtures/gpt2-noprefix-f16",
+    "model/tests/fixtures/bert-seqcls",
+    "model/tests/fixtures/distilbert-multilabel",
+];
+
+fn bench(args: &[String]) {
+    let models: Vec<String> = if args.is_empty() {
+        BENCH_MODELS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.to_vec()
+    };
+    let mut duet_args = vec![
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "duet-model",
+        "--bin",
+        "duet",
+        "--",
+        "bench",
+        "--json",
+    ];
+    let mut py_args = vec!["scripts/bench_torch.py".to_string()];
+    for m in &models {
+        duet_args.extend(["--model", m.as_str()]);
+        py_args.extend(["--model".to_string(), m.clone()]);
+    }
+    eprintln!("==> burn (release build)");
+    let ours = output("cargo", &duet_args).unwrap_or_else(|| exit(1));
+    let ours: serde_json::Value = serde_json::from_str(&ours).expect("duet bench prints JSON");
+    let py = python();
+    eprintln!("==> PyTorch ({})", py.display());
+    let py_refs: Vec<&str> = py_args.iter().map(String::as_str).collect();
+    let theirs: Option<serde_json::Value> =
+        output(&py.display().to_string(), &py_refs).and_then(|s| serde_json::from_str(&s).ok());
+    if theirs.is_none() {
+        eprintln!("PyTorch figures unavailable: run `cargo xtask fixtures` once to set up the pinned environment");
+    }
+    println!(
+        "{:<48} {:<26} {:>14} {:>14}",
+        "model", "measure", "burn", "PyTorch"
+    );
+    for (i, row) in ours.as_array().unwrap().iter().enumerate() {
+        let other = theirs.as_ref().and_then(|t| t.get(i));
+        let name = row["model"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("model/tests/fixtures/");
+        for (group, key, label) in [
+            ("generation", "cached_tokens_per_s", "tokens/s (KV cache)"),
+            ("generation", "uncached_tokens_per_s", "tokens/s (no cache)"),
+            ("classify", "sentences_per_s", "sentences/s"),
+        ] {
+            let Some(v) = row[group][key].as_f64() else {
+                continue;
+            };
+            let p = other
+                .and_then(|o| o[group][key].as_f64())
+                .map_or("-".to_string(), |x| format!("{x:.1}"));
+            println!("{name:<48} {label:<26} {v:>14.1} {p:>14}");
+        }
+    }
+    println!(
+        "\nburn: {}; PyTorch: {}",
+        ours[0]["backend"].as_str().unwrap_or(""),
+        theirs
+            .as_ref()
+            .and_then(|t| t[0]["backend"].as_str())
+            .unwrap_or("-")
+    );
+}
+
+fn fixtures() {
+    let py = ensure_python_env();
+    run(
+        "make fixtures",
+        &py.display().to_string(),
+        &["scripts/make_fixtures.py"],
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
+        Some("fixtures") => fixtures(),
+        _ => {
+            eprintln!("usage: cargo xtask <test | bench [MODEL_DIR...] | fixtures>");
+            exit(2)
+        }
+    }
+}
