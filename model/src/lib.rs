@@ -13,6 +13,7 @@ pub mod network;
 pub mod nn;
 pub mod pipelines;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 use burn::tensor::Device;
@@ -32,6 +33,9 @@ pub struct Model {
     pub tokenizer: Tokenizer,
     pub device: Device,
     pub report: LoadReport,
+    /// The tokenizer's side files as loaded (`tokenizer_config.json`, vocabularies…), kept so
+    /// exports carry them.
+    pub tokenizer_files: ModelFiles,
 }
 
 impl Model {
@@ -41,12 +45,25 @@ impl Model {
         let tokenizer = Tokenizer::from_files(files)?;
         let (network, report) =
             loader::load_network(&config, files.require("model.safetensors")?, device)?;
+        let mut tokenizer_files = ModelFiles::new();
+        for name in [
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "vocab.txt",
+            "vocab.json",
+            "merges.txt",
+        ] {
+            if let Some(bytes) = files.get(name) {
+                tokenizer_files.insert(name, bytes.to_vec());
+            }
+        }
         Ok(Self {
             config,
             network,
             tokenizer,
             device: device.clone(),
             report,
+            tokenizer_files,
         })
     }
 

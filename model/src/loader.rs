@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{Arch, ModelConfig};
@@ -87,28 +87,45 @@ pub fn load_network(
 ) -> Result<(Network, LoadReport)> {
     let weights = Weights::parse(safetensors)?;
     let labels = config.num_labels();
-    let mut mapper = LoadMapper::new(&config.arch, &weights, device);
     let network = match &config.arch {
-        Arch::Gpt2(c) => Network::Gpt2(Gpt2LmHeadModel::new(c, device).map(&mut mapper)),
-        Arch::Bert(c) => Network::Bert(Bert::new(c, config.head, labels, device).map(&mut mapper)),
-        Arch::DistilBert(c) => {
-            Network::DistilBert(DistilBert::new(c, config.head, labels, device).map(&mut mapper))
-        }
+        Arch::Gpt2(c) => Network::Gpt2(Gpt2LmHeadModel::new(c, device)),
+        Arch::Bert(c) => Network::Bert(Bert::new(c, config.head, labels, device)),
+        Arch::DistilBert(c) => Network::DistilBert(DistilBert::new(c, config.head, labels, device)),
     };
-    if let Some(err) = mapper.errors.into_iter().next() {
-        return Err(err);
-    }
+    let arch = &config.arch;
+    let (network, used) = load_params(
+        network,
+        &weights,
+        &|path| Some(checkpoint_keys(arch, path)),
+        device,
+    )?;
     let unused_keys = weights
         .keys()
         .into_iter()
-        .filter(|k| !mapper.used.contains(k) && !is_known_buffer(k))
+        .filter(|k| !used.contains(k) && !is_known_buffer(k))
         .collect();
     Ok((network, LoadReport { unused_keys }))
 }
 
+/// Replaces the parameters of `network` for which `keys` names candidate checkpoint keys
+/// (`None`: leave the parameter as it is) with tensors from `weights`. Returns the keys used.
+pub(crate) fn load_params(
+    network: Network,
+    weights: &Weights<'_>,
+    keys: &dyn Fn(&str) -> Option<Vec<String>>,
+    device: &Device,
+) -> Result<(Network, BTreeSet<String>)> {
+    let mut mapper = LoadMapper::new(keys, weights, device);
+    let network = network.map(&mut mapper);
+    if let Some(err) = mapper.errors.into_iter().next() {
+        return Err(err);
+    }
+    Ok((network, mapper.used))
+}
+
 /// Walks the module tree, replacing each parameter with the checkpoint tensor for its path.
 struct LoadMapper<'a> {
-    arch: &'a Arch,
+    keys: &'a dyn Fn(&str) -> Option<Vec<String>>,
     weights: &'a Weights<'a>,
     device: Device,
     path: Vec<String>,
@@ -118,9 +135,13 @@ struct LoadMapper<'a> {
 }
 
 impl<'a> LoadMapper<'a> {
-    fn new(arch: &'a Arch, weights: &'a Weights<'a>, device: &Device) -> Self {
+    fn new(
+        keys: &'a dyn Fn(&str) -> Option<Vec<String>>,
+        weights: &'a Weights<'a>,
+        device: &Device,
+    ) -> Self {
         Self {
-            arch,
+            keys,
             weights,
             device: device.clone(),
             path: Vec::new(),
@@ -131,9 +152,13 @@ impl<'a> LoadMapper<'a> {
     }
 }
 
-/// Whether the parameter being visited belongs to a burn `Linear` (stored transposed by PyTorch).
-fn in_linear(containers: &[String]) -> bool {
-    containers.last().is_some_and(|c| c == "Struct:Linear")
+/// Whether the parameter being visited is stored transposed by PyTorch: weights of `Linear`
+/// (`[out, in]` there, `[in, out]` here) and LoRA's `a`/`b` (PEFT keeps them as `nn.Linear`s).
+pub(crate) fn transposed(containers: &[String], rank: usize) -> bool {
+    rank == 2
+        && containers
+            .last()
+            .is_some_and(|c| c == "Struct:Linear" || c == "Struct:Lora")
 }
 
 impl ModuleMapper for LoadMapper<'_> {
@@ -150,14 +175,16 @@ impl ModuleMapper for LoadMapper<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let path = self.path.join(".");
         let ours = param.lazy_shape().dims::<D>().to_vec();
-        let transpose = D == 2 && in_linear(&self.containers);
+        let transpose = transposed(&self.containers, D);
         // The shape as PyTorch stores it.
         let expected: Vec<usize> = if transpose {
             ours.iter().rev().copied().collect()
         } else {
             ours.clone()
         };
-        let keys = checkpoint_keys(self.arch, &path);
+        let Some(keys) = (self.keys)(&path) else {
+            return param;
+        };
         let Some(key) = keys.iter().find(|k| self.weights.contains(k)) else {
             self.errors.push(DuetError::MissingTensor {
                 key: keys[0].clone(),
@@ -215,10 +242,6 @@ pub fn expected_keys(network: &Network, arch: &Arch) -> BTreeSet<String> {
         path: Vec::new(),
         keys: BTreeSet::new(),
     };
-    match network {
-        Network::Gpt2(m) => m.visit(&mut v),
-        Network::Bert(m) => m.visit(&mut v),
-        Network::DistilBert(m) => m.visit(&mut v),
-    }
+    network.visit(&mut v);
     v.keys
 }

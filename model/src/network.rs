@@ -121,3 +121,57 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .try_into_vec::<f32>()
         .map_err(|e| DuetError::Backend(format!("{e:?}")))
 }
+
+/// Module operations over whichever architecture is loaded (burn's `Module` is per type).
+macro_rules! each {
+    ($net:expr, $m:ident => $body:expr) => {
+        match $net {
+            Network::Gpt2($m) => Network::Gpt2($body),
+            Network::Bert($m) => Network::Bert($body),
+            Network::DistilBert($m) => Network::DistilBert($body),
+        }
+    };
+}
+
+impl Network {
+    pub fn map<M: burn::module::ModuleMapper>(self, mapper: &mut M) -> Self {
+        use burn::module::Module;
+        each!(self, m => m.map(mapper))
+    }
+
+    pub fn visit<V: burn::module::ModuleVisitor>(&self, visitor: &mut V) {
+        use burn::module::Module;
+        match self {
+            Network::Gpt2(m) => m.visit(visitor),
+            Network::Bert(m) => m.visit(visitor),
+            Network::DistilBert(m) => m.visit(visitor),
+        }
+    }
+
+    /// The same parameters on another device (e.g. its autodiff view for training).
+    pub fn fork(self, device: &Device) -> Self {
+        use burn::module::Module;
+        each!(self, m => m.fork(device))
+    }
+
+    /// Evaluation mode: dropout off, no gradient tracking.
+    pub fn valid(&self) -> Self {
+        use burn::module::Module;
+        each!(self, m => m.valid())
+    }
+
+    /// Training mode: dropout on.
+    pub fn train(self) -> Self {
+        use burn::module::Module;
+        each!(self, m => m.train())
+    }
+
+    pub fn num_params(&self) -> usize {
+        use burn::module::Module;
+        match self {
+            Network::Gpt2(m) => m.num_params(),
+            Network::Bert(m) => m.num_params(),
+            Network::DistilBert(m) => m.num_params(),
+        }
+    }
+}

@@ -2,9 +2,27 @@
 //! parameter paths equal checkpoint keys.
 
 use burn::module::{Module, Param};
-use burn::nn::Dropout;
+use burn::nn::{Dropout, DropoutConfig, Embedding, Initializer};
 use burn::tensor::activation;
+use burn::tensor::module::linear;
 use burn::tensor::{Bool, Device, Tensor};
+
+/// HF's initialisation (`initializer_range` 0.02): what new heads and from-scratch models get.
+/// Parameters are lazy, so loading a checkpoint never pays for it.
+pub fn normal_init<const D: usize>(
+    shape: [usize; D],
+    std: f64,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    Initializer::Normal { mean: 0.0, std }.init(shape, device)
+}
+
+/// `nn.Embedding` with HF's N(0, 0.02) init (burn's default is N(0, 1)).
+pub fn embedding(n: usize, d: usize, device: &Device) -> Embedding {
+    Embedding {
+        weight: normal_init([n, d], 0.02, device),
+    }
+}
 
 /// `torch.nn.LayerNorm` with HF's parameter names (`weight`, `bias`) and the config's epsilon
 /// (BERT's is 1e-12, burn's default 1e-5 would not match).
@@ -18,8 +36,8 @@ pub struct LayerNorm {
 impl LayerNorm {
     pub fn new(dim: usize, eps: f64, device: &Device) -> Self {
         Self {
-            weight: Param::from_tensor(Tensor::ones([dim], device)),
-            bias: Param::from_tensor(Tensor::zeros([dim], device)),
+            weight: Initializer::Ones.init([dim], device),
+            bias: Initializer::Zeros.init([dim], device),
             eps,
         }
     }
@@ -31,24 +49,114 @@ impl LayerNorm {
     }
 }
 
+/// A low-rank update `scale · (dropout(x) @ a) @ b` added to a frozen projection (PEFT's LoRA).
+/// `a` is `[in, r]` and `b` `[r, out]`, the transposes of PEFT's `lora_A` / `lora_B` weights.
+#[derive(Module, Debug)]
+pub struct Lora {
+    pub a: Param<Tensor<2>>,
+    pub b: Param<Tensor<2>>,
+    pub scale: f64,
+    pub dropout: Dropout,
+}
+
+impl Lora {
+    /// PEFT's default init: `a` Kaiming-uniform (a=√5, i.e. U(±1/√in)), `b` zero, so training
+    /// starts from the base model's outputs exactly.
+    pub fn new(
+        d_in: usize,
+        d_out: usize,
+        rank: usize,
+        alpha: f64,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
+        let bound = 1.0 / (d_in as f64).sqrt();
+        Self {
+            a: Initializer::Uniform {
+                min: -bound,
+                max: bound,
+            }
+            .init([d_in, rank], device),
+            b: Initializer::Zeros.init([rank, d_out], device),
+            scale: alpha / rank as f64,
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let h = linear(self.dropout.forward(x), self.a.val(), None);
+        linear(h, self.b.val(), None) * self.scale
+    }
+
+    /// The dense update `scale · a @ b`, `[in, out]`, for merging into the base weight.
+    pub fn delta(&self) -> Tensor<2> {
+        self.a.val().matmul(self.b.val()) * self.scale
+    }
+}
+
+/// `torch.nn.Linear` stored as burn does, `[in, out]`: the loader transposes PyTorch's `[out, in]`
+/// for every module of this type (it is recognised by its name, `Linear`).
+#[derive(Module, Debug)]
+pub struct Linear {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+    pub lora: Option<Lora>,
+}
+
+impl Linear {
+    pub fn new(d_in: usize, d_out: usize, device: &Device) -> Self {
+        Self {
+            weight: normal_init([d_in, d_out], 0.02, device),
+            bias: Some(Initializer::Zeros.init([d_out], device)),
+            lora: None,
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let y = linear(
+            x.clone(),
+            self.weight.val(),
+            self.bias.as_ref().map(Param::val),
+        );
+        match &self.lora {
+            Some(l) => y + l.forward(x),
+            None => y,
+        }
+    }
+
+    pub fn dims(&self) -> [usize; 2] {
+        self.weight.lazy_shape().dims::<2>()
+    }
+}
+
 /// HF's `Conv1D` (GPT-2): a linear layer whose weight is stored `[in, out]`, so it loads as is,
 /// unlike `nn.Linear`'s `[out, in]`. Kept a distinct type so no loader transposes it by mistake.
 #[derive(Module, Debug)]
 pub struct Conv1D {
     pub weight: Param<Tensor<2>>,
     pub bias: Param<Tensor<1>>,
+    pub lora: Option<Lora>,
 }
 
 impl Conv1D {
-    pub fn new(d_in: usize, d_out: usize, device: &Device) -> Self {
+    pub fn new(d_in: usize, d_out: usize, std: f64, device: &Device) -> Self {
         Self {
-            weight: Param::from_tensor(Tensor::zeros([d_in, d_out], device)),
-            bias: Param::from_tensor(Tensor::zeros([d_out], device)),
+            weight: normal_init([d_in, d_out], std, device),
+            bias: Initializer::Zeros.init([d_out], device),
+            lora: None,
         }
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        burn::tensor::module::linear(x, self.weight.val(), Some(self.bias.val()))
+        let y = linear(x.clone(), self.weight.val(), Some(self.bias.val()));
+        match &self.lora {
+            Some(l) => y + l.forward(x),
+            None => y,
+        }
+    }
+
+    pub fn dims(&self) -> [usize; 2] {
+        self.weight.lazy_shape().dims::<2>()
     }
 }
 

@@ -125,6 +125,28 @@ impl Tokenizer {
         Ok(Encoded::from_hf(&e))
     }
 
+    /// Encodes text already split into words (CoNLL), so `word_ids` index those words.
+    pub fn encode_words(&self, words: &[String]) -> Result<Encoded> {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let e = self
+            .inner
+            .encode_char_offsets(words, true)
+            .map_err(tok_err)?;
+        Ok(Encoded::from_hf(&e))
+    }
+
+    /// The tokenizer as `tokenizer.json` (for exports).
+    pub fn to_json(&self) -> Result<String> {
+        self.inner.to_string(false).map_err(tok_err)
+    }
+
+    /// Wraps a tokenizer built elsewhere (e.g. one trained by Duet).
+    pub fn from_hf(inner: HfTokenizer) -> Self {
+        let json = inner.to_string(false).unwrap_or_default();
+        let files = ModelFiles::new().with("tokenizer.json", json.into_bytes());
+        Self::from_files(&files).expect("a tokenizer re-reads its own JSON")
+    }
+
     /// Encodes a text too long for the model as overlapping windows of at most `max_len` tokens
     /// (special tokens included), consecutive windows sharing `stride` tokens — the fast
     /// tokenizer's `return_overflowing_tokens` that HF pipelines use.

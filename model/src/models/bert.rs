@@ -4,12 +4,12 @@
 #![allow(non_snake_case)]
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding, Initializer};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{BertConfig, Head};
-use crate::nn::{attention, merge_heads, split_heads, Activation, LayerNorm};
+use crate::nn::{attention, embedding, merge_heads, split_heads, Activation, LayerNorm, Linear};
 
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
@@ -105,7 +105,7 @@ pub struct Bert {
 }
 
 fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
-    LinearConfig::new(d_in, d_out).init(device)
+    Linear::new(d_in, d_out, device)
 }
 
 impl Bert {
@@ -140,10 +140,9 @@ impl Bert {
             .collect();
         let bert = BertModel {
             embeddings: BertEmbeddings {
-                word_embeddings: EmbeddingConfig::new(c.vocab_size, d).init(device),
-                position_embeddings: EmbeddingConfig::new(c.max_position_embeddings, d)
-                    .init(device),
-                token_type_embeddings: EmbeddingConfig::new(c.type_vocab_size, d).init(device),
+                word_embeddings: embedding(c.vocab_size, d, device),
+                position_embeddings: embedding(c.max_position_embeddings, d, device),
+                token_type_embeddings: embedding(c.type_vocab_size, d, device),
                 LayerNorm: LayerNorm::new(d, eps, device),
                 dropout: drop.clone(),
             },
@@ -164,7 +163,7 @@ impl Bert {
                     LayerNorm: LayerNorm::new(d, eps, device),
                     act,
                 },
-                bias: Param::from_tensor(Tensor::zeros([c.vocab_size], device)),
+                bias: Initializer::Zeros.init([c.vocab_size], device),
             },
         });
         let classifier_dropout = c.classifier_dropout.unwrap_or(c.hidden_dropout_prob);

@@ -3,13 +3,13 @@
 #![allow(non_snake_case)]
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding, Initializer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{DistilBertConfig, Head};
 use crate::models::bert::padding_mask;
-use crate::nn::{attention, merge_heads, split_heads, Activation, LayerNorm};
+use crate::nn::{attention, embedding, merge_heads, split_heads, Activation, LayerNorm, Linear};
 
 /// DistilBERT's LayerNorm epsilon is fixed in the HF code, not in the config.
 const EPS: f64 = 1e-12;
@@ -82,7 +82,7 @@ pub struct DistilBert {
 impl DistilBert {
     pub fn new(c: &DistilBertConfig, head: Head, num_labels: usize, device: &Device) -> Self {
         let d = c.dim;
-        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        let lin = |i, o| Linear::new(i, o, device);
         let act = Activation::from_name(&c.activation);
         let layer = (0..c.n_layers)
             .map(|_| TransformerBlock {
@@ -109,9 +109,8 @@ impl DistilBert {
         Self {
             distilbert: DistilBertModel {
                 embeddings: DistilEmbeddings {
-                    word_embeddings: EmbeddingConfig::new(c.vocab_size, d).init(device),
-                    position_embeddings: EmbeddingConfig::new(c.max_position_embeddings, d)
-                        .init(device),
+                    word_embeddings: embedding(c.vocab_size, d, device),
+                    position_embeddings: embedding(c.max_position_embeddings, d, device),
                     LayerNorm: LayerNorm::new(d, EPS, device),
                     dropout: DropoutConfig::new(c.dropout).init(),
                 },
@@ -128,7 +127,7 @@ impl DistilBert {
             vocab_transform: mlm.then(|| lin(d, d)),
             vocab_layer_norm: mlm.then(|| LayerNorm::new(d, EPS, device)),
             vocab_projector: mlm.then(|| TiedProjection {
-                bias: Param::from_tensor(Tensor::zeros([c.vocab_size], device)),
+                bias: Initializer::Zeros.init([c.vocab_size], device),
             }),
             act,
         }

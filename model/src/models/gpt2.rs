@@ -2,11 +2,11 @@
 //! checkpoint's: `transformer.h.{i}.attn.c_attn.weight` is the path of that parameter here too.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::config::Gpt2Config;
-use crate::nn::{attention, merge_heads, split_heads, Activation, Conv1D, LayerNorm};
+use crate::nn::{attention, embedding, merge_heads, split_heads, Activation, Conv1D, LayerNorm};
 
 #[derive(Module, Debug)]
 pub struct Gpt2Attention {
@@ -71,6 +71,8 @@ impl Gpt2LmHeadModel {
         let d = c.n_embd;
         let dropout = |p: f64| DropoutConfig::new(p).init();
         let head_dim = (d / c.n_head) as f64;
+        // GPT-2's init scales residual projections by 1/sqrt(2 · n_layer).
+        let proj_std = 0.02 / (2.0 * c.n_layer as f64).sqrt();
         let h = (0..c.n_layer)
             .map(|i| {
                 let mut scale = if c.scale_attn_weights {
@@ -84,8 +86,8 @@ impl Gpt2LmHeadModel {
                 Gpt2Block {
                     ln_1: LayerNorm::new(d, c.layer_norm_epsilon, device),
                     attn: Gpt2Attention {
-                        c_attn: Conv1D::new(d, 3 * d, device),
-                        c_proj: Conv1D::new(d, d, device),
+                        c_attn: Conv1D::new(d, 3 * d, 0.02, device),
+                        c_proj: Conv1D::new(d, d, proj_std, device),
                         attn_dropout: dropout(c.attn_pdrop),
                         resid_dropout: dropout(c.resid_pdrop),
                         n_head: c.n_head,
@@ -93,8 +95,8 @@ impl Gpt2LmHeadModel {
                     },
                     ln_2: LayerNorm::new(d, c.layer_norm_epsilon, device),
                     mlp: Gpt2Mlp {
-                        c_fc: Conv1D::new(d, c.inner_dim(), device),
-                        c_proj: Conv1D::new(c.inner_dim(), d, device),
+                        c_fc: Conv1D::new(d, c.inner_dim(), 0.02, device),
+                        c_proj: Conv1D::new(c.inner_dim(), d, proj_std, device),
                         dropout: dropout(c.resid_pdrop),
                         act: Activation::from_name(&c.activation_function),
                     },
@@ -103,8 +105,8 @@ impl Gpt2LmHeadModel {
             .collect();
         Self {
             transformer: Gpt2Model {
-                wte: EmbeddingConfig::new(c.vocab_size, d).init(device),
-                wpe: EmbeddingConfig::new(c.n_positions, d).init(device),
+                wte: embedding(c.vocab_size, d, device),
+                wpe: embedding(c.n_positions, d, device),
                 drop: dropout(c.embd_pdrop),
                 h,
                 ln_f: LayerNorm::new(d, c.layer_norm_epsilon, device),
@@ -129,7 +131,7 @@ impl Gpt2LmHeadModel {
             .iter()
             .map(|b| {
                 let heads = b.attn.n_head;
-                let d = b.attn.c_proj.weight.lazy_shape().dims::<2>()[0] / heads;
+                let d = b.attn.c_proj.dims()[0] / heads;
                 let shape = [batch, heads, self.n_positions(), d];
                 (Tensor::zeros(shape, &device), Tensor::zeros(shape, &device))
             })

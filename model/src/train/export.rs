@@ -1,0 +1,268 @@
+//! Exports other tools load, built in memory (a browser download button has no filesystem):
+//! a full `transformers` checkpoint, and LoRA adapters in PEFT's layout; plus loading such an
+//! adapter back onto its base model.
+
+use std::collections::HashMap;
+
+use burn::module::{ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use serde_json::{json, Value};
+
+use crate::error::{DuetError, Result};
+use crate::files::ModelFiles;
+use crate::loader::{checkpoint_keys, load_params, transposed};
+use crate::network::{read_f32, Network};
+use crate::train::lora::{self, LoraConfig};
+use crate::weights::Weights;
+use crate::Model;
+
+/// Element type of exported tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F16,
+}
+
+/// A parameter as PyTorch lays it out, ready to be read back.
+struct Collected {
+    path: String,
+    shape: Vec<usize>,
+    flat: Tensor<1>,
+}
+
+#[derive(Default)]
+struct Collector {
+    path: Vec<String>,
+    containers: Vec<String>,
+    out: Vec<Collected>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let mut value = param.val();
+        let mut shape = value.dims().to_vec();
+        if transposed(&self.containers, D) {
+            value = value.transpose();
+            shape.reverse();
+        }
+        let n: usize = shape.iter().product();
+        self.out.push(Collected {
+            path: self.path.join("."),
+            shape,
+            flat: value.reshape([n]),
+        });
+    }
+}
+
+/// Serializes named f32 tensors as safetensors bytes.
+pub fn safetensors_bytes(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    dtype: DType,
+) -> Result<Vec<u8>> {
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(k, s, d)| {
+            let bytes = match dtype {
+                DType::F32 => d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                DType::F16 => d
+                    .iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            };
+            (k.clone(), s.clone(), bytes)
+        })
+        .collect();
+    let st_dtype = match dtype {
+        DType::F32 => safetensors::Dtype::F32,
+        DType::F16 => safetensors::Dtype::F16,
+    };
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = encoded
+        .iter()
+        .map(|(k, s, b)| {
+            safetensors::tensor::TensorView::new(st_dtype, s.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| DuetError::Safetensors(e.to_string()))
+        })
+        .collect::<Result<_>>()?;
+    let meta: HashMap<String, String> = [("format".to_string(), "pt".to_string())].into();
+    safetensors::serialize(views, Some(meta)).map_err(|e| DuetError::Safetensors(e.to_string()))
+}
+
+/// Reads every parameter (optionally only those `keep` accepts) in PyTorch layout, by path.
+async fn read_params(
+    net: &Network,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let mut c = Collector::default();
+    net.visit(&mut c);
+    let mut out = Vec::new();
+    for p in c.out.into_iter().filter(|p| keep(&p.path)) {
+        out.push((p.path, p.shape, read_f32(p.flat).await?));
+    }
+    Ok(out)
+}
+
+/// Files `transformers` can load: `config.json`, `model.safetensors` (LoRA merged in), the
+/// tokenizer. Tied weights are left out, as `save_pretrained` does.
+pub async fn full_checkpoint(model: &Model, dtype: DType) -> Result<ModelFiles> {
+    let mut net = model.network.clone();
+    if lora::has_lora(&mut net) {
+        net = lora::merge(net);
+    }
+    let arch = &model.config.arch;
+    let params = read_params(&net, |_| true).await?;
+    let named: Vec<_> = params
+        .into_iter()
+        .map(|(path, shape, data)| (checkpoint_keys(arch, &path).remove(0), shape, data))
+        .collect();
+    let mut config = model.config.raw.clone();
+    if dtype == DType::F16 {
+        config["torch_dtype"] = json!("float16");
+    }
+    let mut files = model.tokenizer_files.clone();
+    files.insert(
+        "config.json",
+        serde_json::to_vec_pretty(&config).expect("json"),
+    );
+    files.insert("model.safetensors", safetensors_bytes(&named, dtype)?);
+    files.insert("tokenizer.json", model.tokenizer.to_json()?.into_bytes());
+    Ok(files)
+}
+
+const PEFT_PREFIX: &str = "base_model.model.";
+
+/// Head modules PEFT must save along with the adapters (`modules_to_save`).
+const HEAD_MODULES: &[&str] = &["classifier", "pre_classifier", "pooler"];
+
+fn is_head_path(path: &str) -> bool {
+    path.starts_with("classifier")
+        || path.starts_with("pre_classifier")
+        || path.starts_with("bert.pooler")
+}
+
+/// PEFT's key for one of our parameter paths.
+fn peft_key(arch: &crate::config::Arch, path: &str) -> String {
+    if let Some(base) = path.strip_suffix(".lora.a") {
+        format!(
+            "{PEFT_PREFIX}{}.lora_A.weight",
+            checkpoint_keys(arch, &format!("{base}.weight"))[0].trim_end_matches(".weight")
+        )
+    } else if let Some(base) = path.strip_suffix(".lora.b") {
+        format!(
+            "{PEFT_PREFIX}{}.lora_B.weight",
+            checkpoint_keys(arch, &format!("{base}.weight"))[0].trim_end_matches(".weight")
+        )
+    } else {
+        format!("{PEFT_PREFIX}{}", checkpoint_keys(arch, path)[0])
+    }
+}
+
+/// `adapter_config.json` + `adapter_model.safetensors` in PEFT's layout (and the task's
+/// `config.json`, so the head's labels travel with it).
+pub async fn lora_adapter(model: &Model, cfg: &LoraConfig, base_model: &str) -> Result<ModelFiles> {
+    let arch = &model.config.arch;
+    let params = read_params(&model.network, |p| p.contains(".lora.") || is_head_path(p)).await?;
+    if !params.iter().any(|(p, _, _)| p.contains(".lora.")) {
+        return Err(DuetError::InvalidOption(
+            "this model has no LoRA adapters".into(),
+        ));
+    }
+    let named: Vec<_> = params
+        .into_iter()
+        .map(|(p, s, d)| (peft_key(arch, &p), s, d))
+        .collect();
+    let task_type = match model.config.head {
+        crate::config::Head::SequenceClassification => "SEQ_CLS",
+        crate::config::Head::TokenClassification => "TOKEN_CLS",
+        crate::config::Head::CausalLm => "CAUSAL_LM",
+        _ => "FEATURE_EXTRACTION",
+    };
+    let heads: Vec<&str> = HEAD_MODULES
+        .iter()
+        .copied()
+        .filter(|m| named.iter().any(|(k, _, _)| k.contains(&format!(".{m}."))))
+        .collect();
+    let adapter_config = json!({
+        "peft_type": "LORA",
+        "task_type": task_type,
+        "base_model_name_or_path": base_model,
+        "r": cfg.rank,
+        "lora_alpha": cfg.alpha,
+        "lora_dropout": cfg.dropout,
+        "target_modules": cfg.target_modules,
+        "modules_to_save": if heads.is_empty() { Value::Null } else { json!(heads) },
+        "fan_in_fan_out": model.config.is_gpt2(),
+        "bias": "none",
+        "inference_mode": true,
+        "init_lora_weights": true,
+    });
+    Ok(ModelFiles::new()
+        .with(
+            "adapter_config.json",
+            serde_json::to_vec_pretty(&adapter_config).expect("json"),
+        )
+        .with(
+            "adapter_model.safetensors",
+            safetensors_bytes(&named, DType::F32)?,
+        )
+        .with(
+            "config.json",
+            serde_json::to_vec_pretty(&model.config.raw).expect("json"),
+        ))
+}
+
+/// Reads `adapter_config.json`'s LoRA settings.
+pub fn adapter_config(files: &ModelFiles) -> Result<LoraConfig> {
+    let v: Value = serde_json::from_slice(files.require("adapter_config.json")?)
+        .map_err(|e| DuetError::Config(format!("adapter_config.json: {e}")))?;
+    if v["peft_type"].as_str() != Some("LORA") {
+        return Err(DuetError::Unsupported {
+            found: format!("adapter type {}", v["peft_type"]),
+            supported: "LORA".into(),
+        });
+    }
+    let targets = match &v["target_modules"] {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    Ok(LoraConfig {
+        rank: v["r"].as_u64().unwrap_or(8) as usize,
+        alpha: v["lora_alpha"].as_f64().unwrap_or(8.0),
+        dropout: v["lora_dropout"].as_f64().unwrap_or(0.0),
+        target_modules: targets,
+    })
+}
+
+/// Puts a PEFT LoRA adapter (and the head it saved) onto `base`. When the adapter folder has a
+/// `config.json` with labels, the head is created for them first.
+pub fn load_adapter(base: Model, files: &ModelFiles) -> Result<Model> {
+    let cfg = adapter_config(files)?;
+    let mut model = base;
+    if let Some(config) = files.get("config.json") {
+        let task = crate::ModelConfig::from_json(config)?;
+        if task.head != model.config.head || task.id2label != model.config.id2label {
+            model = crate::train::setup::with_head(model, task.head, &task.id2label)?;
+        }
+    }
+    lora::attach(&mut model.network, &cfg, &model.device)?;
+    let weights = Weights::parse(files.require("adapter_model.safetensors")?)?;
+    let arch = model.config.arch.clone();
+    let keys = |path: &str| -> Option<Vec<String>> {
+        let k = peft_key(&arch, path);
+        (path.contains(".lora.") || (is_head_path(path) && weights.contains(&k))).then(|| vec![k])
+    };
+    let (network, _) = load_params(model.network, &weights, &keys, &model.device)?;
+    Ok(Model { network, ..model })
+}

@@ -1,0 +1,483 @@
+//! Fine-tuning that runs wherever the engine runs (native, and a browser tab): sequence
+//! classification, token classification and causal language modelling, training the head, the
+//! top layers, everything, or LoRA adapters. Progress arrives as events; returning `false` from
+//! the callback cancels between steps. The loss is read back once per step, asynchronously.
+
+pub mod data;
+pub mod export;
+pub mod lora;
+pub mod metrics;
+pub mod optim;
+pub mod setup;
+
+use burn::module::{ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+
+use crate::error::{DuetError, Result};
+use crate::generation::processors::argmax;
+use crate::generation::rng::Rng;
+use crate::network::{read_f32, EncoderBatch, Network};
+use crate::Model;
+use lora::LoraConfig;
+use optim::{lr_at, AdamW, Schedule};
+
+pub use setup::{prepare, Example, Prepared, Target, Task, TaskData};
+
+/// Which parameters learn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trainable {
+    /// The task head only (classifier / pooler / MLM transform).
+    Head,
+    /// The last N transformer layers and the head.
+    TopLayers(usize),
+    All,
+    /// LoRA adapters on the base (frozen) plus the head.
+    Lora(LoraConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (overrides epochs when smaller).
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming the learning rate up from 0.
+    pub warmup_ratio: f64,
+    pub schedule: Schedule,
+    pub max_grad_norm: Option<f64>,
+    pub seed: u64,
+    pub trainable: Trainable,
+    /// Dropout as configured by the model while training (off for exact comparisons).
+    pub dropout: bool,
+    /// Evaluate every N steps (0: at the end of each epoch).
+    pub eval_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            max_steps: None,
+            batch_size: 16,
+            learning_rate: 5e-5,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            schedule: Schedule::Linear,
+            max_grad_norm: Some(1.0),
+            seed: 42,
+            trainable: Trainable::All,
+            dropout: true,
+            eval_every: 0,
+        }
+    }
+}
+
+/// Held-out metrics; which ones are present depends on the task.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Metrics {
+    pub loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Step {
+        step: usize,
+        total_steps: usize,
+        epoch: usize,
+        loss: f32,
+        learning_rate: f64,
+        examples_per_s: f64,
+        elapsed_s: f64,
+    },
+    Eval {
+        step: usize,
+        metrics: Metrics,
+    },
+}
+
+/// A model being trained: the network on the autodiff device, the optimizer and the schedule.
+pub struct Trainer {
+    /// `None` only while the optimizer moves it.
+    network: Option<Network>,
+    pub task: Task,
+    pub cfg: TrainConfig,
+    pub total_steps: usize,
+    optim: AdamW,
+    device: Device,
+    pad_id: u32,
+}
+
+/// Turns dropout on or off everywhere (burn keeps it as a per-module training flag).
+struct DropoutSwitch(bool);
+impl ModuleMapper for DropoutSwitch {
+    fn map_flag(&mut self, flag: Param<burn::module::Flag>) -> Param<burn::module::Flag> {
+        flag.with_value(self.0)
+    }
+}
+
+impl Trainer {
+    /// Prepares `model` (already holding the task's head, see [`prepare`]) for `total_steps`.
+    pub fn new(model: &Model, task: Task, cfg: TrainConfig, total_steps: usize) -> Result<Self> {
+        if cfg.batch_size == 0 || cfg.learning_rate.is_nan() || cfg.learning_rate <= 0.0 {
+            return Err(DuetError::InvalidOption(
+                "batch size and learning rate must be > 0".into(),
+            ));
+        }
+        model.device.seed(cfg.seed);
+        let mut network = model.network.clone();
+        if let Trainable::Lora(l) = &cfg.trainable {
+            lora::attach(&mut network, l, &model.device)?;
+        }
+        let device = model.device.clone().autodiff();
+        let network = network.fork(&device).train();
+        let network = setup::set_trainable(network, &cfg.trainable)?;
+        let network = network.map(&mut DropoutSwitch(cfg.dropout));
+        Ok(Self {
+            network: Some(network),
+            task,
+            optim: AdamW::new(cfg.weight_decay),
+            total_steps,
+            cfg,
+            device,
+            pad_id: model.tokenizer.pad_token_id,
+        })
+    }
+
+    fn warmup(&self) -> usize {
+        (self.cfg.warmup_ratio * self.total_steps as f64).ceil() as usize
+    }
+
+    /// The learning rate the next step will use.
+    pub fn learning_rate(&self) -> f64 {
+        lr_at(
+            self.cfg.learning_rate,
+            self.optim.steps(),
+            self.warmup(),
+            self.total_steps,
+            self.cfg.schedule,
+        )
+    }
+
+    /// One optimizer step on `batch`; returns the loss before the update.
+    pub async fn step(&mut self, batch: &[&Example]) -> Result<f32> {
+        let lr = self.learning_rate();
+        let loss = task_loss(self.network(), self.task, batch, self.pad_id, &self.device)?;
+        let value = read_f32(loss.clone()).await?[0];
+        if !value.is_finite() {
+            return Err(DuetError::Backend(format!(
+                "the loss became {value}; lower the learning rate"
+            )));
+        }
+        let grads = loss.backward();
+        let network = self
+            .network
+            .take()
+            .expect("the network is only taken inside step");
+        let max_norm = self.cfg.max_grad_norm;
+        self.network = Some(match network {
+            Network::Gpt2(m) => {
+                let g = GradientsParams::from_grads(grads, &m);
+                Network::Gpt2(self.optim.step(m, g, lr, max_norm))
+            }
+            Network::Bert(m) => {
+                let g = GradientsParams::from_grads(grads, &m);
+                Network::Bert(self.optim.step(m, g, lr, max_norm))
+            }
+            Network::DistilBert(m) => {
+                let g = GradientsParams::from_grads(grads, &m);
+                Network::DistilBert(self.optim.step(m, g, lr, max_norm))
+            }
+        });
+        Ok(value)
+    }
+
+    /// The network being trained (on the autodiff device).
+    pub fn network(&self) -> &Network {
+        self.network
+            .as_ref()
+            .expect("the network is only taken inside step")
+    }
+
+    /// The network as it is now, on the inference device with dropout off.
+    pub fn snapshot(&self, inference_device: &Device) -> Network {
+        self.network().valid().fork(inference_device)
+    }
+
+    /// The trained network back on the inference device, dropout off.
+    pub fn finish(self, inference_device: &Device) -> Network {
+        self.snapshot(inference_device)
+    }
+}
+
+fn int_tensor(v: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// Mean cross-entropy of the batch, HF's loss for each task (ignored positions excluded).
+pub fn task_loss(
+    net: &Network,
+    task: Task,
+    batch: &[&Example],
+    pad: u32,
+    device: &Device,
+) -> Result<Tensor<1>> {
+    let encs: Vec<crate::tokenizer::Encoded> = batch.iter().map(|e| e.encoded()).collect();
+    let eb = EncoderBatch::new(&encs, pad, device)?;
+    let [b, t] = eb.input_ids.dims();
+    match task {
+        Task::SequenceClassification => {
+            let logits = net.sequence_logits(&eb)?; // [B, L]
+            let labels: Vec<i64> = batch
+                .iter()
+                .map(|e| e.class().unwrap_or(0) as i64)
+                .collect();
+            let labels = int_tensor(labels, [b, 1], device);
+            let picked = log_softmax(logits, 1).gather(1, labels); // [B, 1]
+            Ok(picked.mean().neg())
+        }
+        Task::TokenClassification | Task::CausalLm => {
+            let logits = match task {
+                Task::CausalLm => net.gpt2()?.forward(eb.input_ids.clone()),
+                _ => net.token_logits(&eb)?,
+            }; // [B, T, C]
+            let mut labels = vec![0i64; b * t];
+            let mut mask = vec![0f32; b * t];
+            for (row, e) in batch.iter().enumerate() {
+                for (i, &l) in e.token_labels().iter().enumerate() {
+                    if l >= 0 {
+                        labels[row * t + i] = l;
+                        mask[row * t + i] = 1.0;
+                    }
+                }
+            }
+            let count: f32 = mask.iter().sum();
+            if count == 0.0 {
+                return Err(DuetError::EmptyInput(
+                    "a batch has no labelled tokens".into(),
+                ));
+            }
+            let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [b, t, 1]), device);
+            let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), device);
+            let picked = log_softmax(logits, 2).gather(2, labels).reshape([b, t]); // [B, T]
+            Ok((picked * mask).sum().neg() / count)
+        }
+    }
+}
+
+/// Held-out loss and the task's metrics, in batches of `batch_size`.
+pub async fn evaluate(
+    model: &Model,
+    prepared: &Prepared,
+    examples: &[Example],
+    batch_size: usize,
+) -> Result<Metrics> {
+    let net = &model.network;
+    let task = prepared.task;
+    let device = &model.device;
+    let pad = model.tokenizer.pad_token_id;
+    let mut loss_sum = 0.0f64;
+    let mut weight = 0.0f64;
+    let (mut pred, mut gold) = (Vec::new(), Vec::new());
+    let (mut pred_tags, mut gold_tags): (Vec<Vec<String>>, Vec<Vec<String>>) =
+        (Vec::new(), Vec::new());
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let loss = read_f32(task_loss(net, task, &refs, pad, device)?).await?[0] as f64;
+        let n = match task {
+            Task::SequenceClassification => chunk.len() as f64,
+            _ => chunk
+                .iter()
+                .map(|e| e.token_labels().iter().filter(|&&l| l >= 0).count())
+                .sum::<usize>() as f64,
+        };
+        loss_sum += loss * n;
+        weight += n;
+        match task {
+            Task::SequenceClassification => {
+                let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
+                let eb = EncoderBatch::new(&encs, pad, device)?;
+                let logits = net.sequence_logits(&eb)?;
+                let l = logits.dims()[1];
+                let flat = read_f32(logits).await?;
+                for (row, e) in chunk.iter().enumerate() {
+                    pred.push(argmax(&flat[row * l..(row + 1) * l]));
+                    gold.push(e.class().unwrap_or(0));
+                }
+            }
+            Task::TokenClassification => {
+                let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
+                let eb = EncoderBatch::new(&encs, pad, device)?;
+                let logits = net.token_logits(&eb)?;
+                let [_, t, l] = logits.dims();
+                let flat = read_f32(logits).await?;
+                for (row, e) in chunk.iter().enumerate() {
+                    let (mut p, mut g) = (Vec::new(), Vec::new());
+                    for (i, &lab) in e.token_labels().iter().enumerate() {
+                        if lab >= 0 {
+                            let at = (row * t + i) * l;
+                            p.push(prepared.labels[argmax(&flat[at..at + l])].clone());
+                            g.push(prepared.labels[lab as usize].clone());
+                        }
+                    }
+                    pred_tags.push(p);
+                    gold_tags.push(g);
+                }
+            }
+            Task::CausalLm => {}
+        }
+    }
+    let loss = if weight > 0.0 { loss_sum / weight } else { 0.0 };
+    let mut m = Metrics {
+        loss,
+        ..Metrics::default()
+    };
+    match task {
+        Task::SequenceClassification => {
+            m.accuracy = Some(metrics::accuracy(&pred, &gold));
+            m.macro_f1 = Some(metrics::macro_f1(&pred, &gold, prepared.labels.len()));
+        }
+        Task::TokenClassification => {
+            let s = metrics::entity_scores(&pred_tags, &gold_tags);
+            m.precision = Some(s.precision);
+            m.recall = Some(s.recall);
+            m.f1 = Some(s.f1);
+        }
+        Task::CausalLm => m.perplexity = Some(loss.exp()),
+    }
+    Ok(m)
+}
+
+/// What a finished run returns.
+pub struct TrainOutcome {
+    pub model: Model,
+    pub steps: usize,
+    pub cancelled: bool,
+    pub final_loss: f32,
+    pub metrics: Option<Metrics>,
+}
+
+/// The whole run: shuffled, padding-aware batches for `cfg.epochs` (or `max_steps`), evaluation on
+/// `eval` as configured and at the end. `on_event` returning `false` stops after the current step.
+pub async fn train(
+    model: Model,
+    prepared: &Prepared,
+    train_set: &[Example],
+    eval_set: &[Example],
+    cfg: TrainConfig,
+    mut on_event: impl FnMut(&TrainEvent) -> bool,
+    now: impl Fn() -> f64,
+) -> Result<TrainOutcome> {
+    if train_set.is_empty() {
+        return Err(DuetError::EmptyInput("no training examples".into()));
+    }
+    let per_epoch = train_set.len().div_ceil(cfg.batch_size.max(1));
+    let mut total = per_epoch * cfg.epochs.max(1);
+    if let Some(max) = cfg.max_steps {
+        total = total.min(max.max(1));
+    }
+    let mut trainer = Trainer::new(&model, prepared.task, cfg.clone(), total)?;
+    let mut rng = Rng::new(cfg.seed);
+    let start = now();
+    let (mut step, mut seen, mut cancelled, mut last_loss) = (0usize, 0usize, false, f32::NAN);
+    let mut metrics = None;
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    'epochs: for epoch in 0..cfg.epochs.max(1) {
+        shuffle(&mut order, &mut rng);
+        for idx in order.chunks(cfg.batch_size.max(1)) {
+            if step >= total {
+                break 'epochs;
+            }
+            let batch: Vec<&Example> = idx.iter().map(|&i| &train_set[i]).collect();
+            let lr = trainer.learning_rate();
+            last_loss = trainer.step(&batch).await?;
+            step += 1;
+            seen += batch.len();
+            let elapsed = now() - start;
+            let event = TrainEvent::Step {
+                step,
+                total_steps: total,
+                epoch,
+                loss: last_loss,
+                learning_rate: lr,
+                examples_per_s: seen as f64 / elapsed.max(1e-9),
+                elapsed_s: elapsed,
+            };
+            if !on_event(&event) {
+                cancelled = true;
+                break 'epochs;
+            }
+            if cfg.eval_every > 0
+                && step % cfg.eval_every == 0
+                && !eval_set.is_empty()
+                && step < total
+            {
+                let snapshot = Model {
+                    network: trainer.snapshot(&model.device),
+                    ..model.clone()
+                };
+                let m = evaluate(&snapshot, prepared, eval_set, cfg.batch_size).await?;
+                if !on_event(&TrainEvent::Eval { step, metrics: m }) {
+                    cancelled = true;
+                    break 'epochs;
+                }
+            }
+        }
+        if cfg.eval_every == 0 && !eval_set.is_empty() && epoch + 1 < cfg.epochs && step < total {
+            let snapshot = Model {
+                network: trainer.snapshot(&model.device),
+                ..model.clone()
+            };
+            let m = evaluate(&snapshot, prepared, eval_set, cfg.batch_size).await?;
+            if !on_event(&TrainEvent::Eval { step, metrics: m }) {
+                cancelled = true;
+                break;
+            }
+        }
+    }
+    let device = model.device.clone();
+    let trained = Model {
+        network: trainer.finish(&device),
+        ..model
+    };
+    if !eval_set.is_empty() {
+        let m = evaluate(&trained, prepared, eval_set, cfg.batch_size).await?;
+        on_event(&TrainEvent::Eval {
+            step,
+            metrics: m.clone(),
+        });
+        metrics = Some(m);
+    }
+    Ok(TrainOutcome {
+        model: trained,
+        steps: step,
+        cancelled,
+        final_loss: last_loss,
+        metrics,
+    })
+}
+
+/// Fisher–Yates with the run's seeded generator.
+fn shuffle(v: &mut [usize], rng: &mut Rng) {
+    for i in (1..v.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}

@@ -1,0 +1,431 @@
+//! From user data to training examples: parsing by task, label sets, a fresh head when the
+//! checkpoint has none (or other labels), tokenization with label alignment, and which
+//! parameters train.
+
+use burn::module::{ModuleMapper, Param};
+use burn::tensor::Tensor;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::{Arch, Head, ModelConfig};
+use crate::error::{DuetError, Result};
+use crate::models::bert::Bert;
+use crate::models::distilbert::DistilBert;
+use crate::network::Network;
+use crate::tokenizer::Encoded;
+use crate::train::data::{self, TaggedSentence, TextExample};
+use crate::train::Trainable;
+use crate::Model;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    SequenceClassification,
+    TokenClassification,
+    CausalLm,
+}
+
+impl std::str::FromStr for Task {
+    type Err = DuetError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "classify" | "sequence-classification" => Ok(Self::SequenceClassification),
+            "ner" | "token-classification" => Ok(Self::TokenClassification),
+            "lm" | "causal-lm" => Ok(Self::CausalLm),
+            _ => Err(DuetError::InvalidOption(format!(
+                "task `{s}` (use classify, ner or lm)"
+            ))),
+        }
+    }
+}
+
+/// Parsed training data.
+#[derive(Debug, Clone)]
+pub enum TaskData {
+    Labelled(Vec<TextExample>),
+    Tagged(Vec<TaggedSentence>),
+    Text(String),
+}
+
+impl TaskData {
+    /// Parses `content` in the format the task reads: CSV/TSV, CoNLL, or plain text.
+    pub fn parse(task: Task, content: &str) -> Result<Self> {
+        Ok(match task {
+            Task::SequenceClassification => Self::Labelled(data::parse_labelled(content)?),
+            Task::TokenClassification => Self::Tagged(data::parse_conll(content)?),
+            Task::CausalLm => {
+                if content.trim().is_empty() {
+                    return Err(DuetError::EmptyInput("the text is empty".into()));
+                }
+                Self::Text(content.to_string())
+            }
+        })
+    }
+
+    /// Splits off the last `fraction` for evaluation (deterministic; the data's own order).
+    pub fn split(self, fraction: f64) -> (Self, Self) {
+        fn cut<T: Clone>(v: Vec<T>, f: f64) -> (Vec<T>, Vec<T>) {
+            let n = ((v.len() as f64) * f).round() as usize;
+            let n = n.min(v.len().saturating_sub(1));
+            let (a, b) = v.split_at(v.len() - n);
+            (a.to_vec(), b.to_vec())
+        }
+        match self {
+            Self::Labelled(v) => {
+                let (a, b) = cut(v, fraction);
+                (Self::Labelled(a), Self::Labelled(b))
+            }
+            Self::Tagged(v) => {
+                let (a, b) = cut(v, fraction);
+                (Self::Tagged(a), Self::Tagged(b))
+            }
+            Self::Text(t) => {
+                let chars: Vec<char> = t.chars().collect();
+                let n = ((chars.len() as f64) * (1.0 - fraction)) as usize;
+                (
+                    Self::Text(chars[..n].iter().collect()),
+                    Self::Text(chars[n..].iter().collect()),
+                )
+            }
+        }
+    }
+}
+
+/// What a label position holds: a class, or per-token ids with -100 for "ignore".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Class(usize),
+    Tokens(Vec<i64>),
+}
+
+/// One tokenized training example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    pub target: Target,
+}
+
+impl Example {
+    pub fn encoded(&self) -> Encoded {
+        let n = self.ids.len();
+        Encoded {
+            ids: self.ids.clone(),
+            type_ids: self.type_ids.clone(),
+            offsets: vec![(0, 0); n],
+            special: vec![false; n],
+            tokens: Vec::new(),
+            word_ids: vec![None; n],
+        }
+    }
+
+    pub fn class(&self) -> Option<usize> {
+        match self.target {
+            Target::Class(c) => Some(c),
+            Target::Tokens(_) => None,
+        }
+    }
+
+    pub fn token_labels(&self) -> &[i64] {
+        match &self.target {
+            Target::Tokens(t) => t,
+            Target::Class(_) => &[],
+        }
+    }
+}
+
+/// The task and its label names, index = class id.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub task: Task,
+    pub labels: Vec<String>,
+}
+
+/// Sorts labels so numeric ones go in number order ("0", "1", … "10").
+fn sort_labels(mut labels: Vec<String>) -> Vec<String> {
+    labels.sort_by(|a, b| match (a.parse::<i64>(), b.parse::<i64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    });
+    labels
+}
+
+/// Gives `model` the head `task` needs with `labels` (keeping the checkpoint's head when it
+/// already has exactly that label set), then tokenizes `data` into examples.
+/// `max_len` caps sequence length (0: the model's maximum); for language modelling it is the
+/// block size.
+pub fn prepare(
+    model: Model,
+    task: Task,
+    data: &TaskData,
+    max_len: usize,
+) -> Result<(Model, Prepared, Vec<Example>)> {
+    let cap = if max_len == 0 {
+        model.config.max_positions()
+    } else {
+        max_len.min(model.config.max_positions())
+    };
+    match (task, data) {
+        (Task::SequenceClassification, TaskData::Labelled(rows)) => {
+            let wanted = sort_labels(data::label_set(rows.iter().map(|r| r.label.as_str())));
+            let model = with_head(model, Head::SequenceClassification, &wanted)?;
+            let labels = model.config.id2label.clone();
+            let mut out = Vec::new();
+            for r in rows {
+                let e = model.tokenizer.encode(&r.text, true)?;
+                let class = labels
+                    .iter()
+                    .position(|l| *l == r.label)
+                    .expect("label in set");
+                let (ids, type_ids) = truncate(e.ids, e.type_ids, cap);
+                out.push(Example {
+                    ids,
+                    type_ids,
+                    target: Target::Class(class),
+                });
+            }
+            Ok((model, Prepared { task, labels }, out))
+        }
+        (Task::TokenClassification, TaskData::Tagged(sents)) => {
+            let wanted =
+                data::label_set(sents.iter().flat_map(|s| s.tags.iter().map(String::as_str)));
+            let model = with_head(model, Head::TokenClassification, &wanted)?;
+            let labels = model.config.id2label.clone();
+            let mut out = Vec::new();
+            for s in sents {
+                let e = model.tokenizer.encode_words(&s.words)?;
+                // Label the first sub-token of each word; the rest and specials are ignored.
+                let mut prev = None;
+                let tags: Vec<i64> = e
+                    .word_ids
+                    .iter()
+                    .map(|w| {
+                        let t = match w {
+                            Some(w) if Some(*w) != prev => labels
+                                .iter()
+                                .position(|l| *l == s.tags[*w as usize])
+                                .expect("tag in set")
+                                as i64,
+                            _ => -100,
+                        };
+                        prev = *w;
+                        t
+                    })
+                    .collect();
+                let (ids, type_ids) = truncate(e.ids, e.type_ids, cap);
+                let mut tags = tags;
+                if tags.len() > cap {
+                    tags.truncate(cap - 1);
+                    tags.push(-100);
+                }
+                if tags.iter().any(|&t| t >= 0) {
+                    out.push(Example {
+                        ids,
+                        type_ids,
+                        target: Target::Tokens(tags),
+                    });
+                }
+            }
+            Ok((model, Prepared { task, labels }, out))
+        }
+        (Task::CausalLm, TaskData::Text(text)) => {
+            model.network.gpt2()?;
+            let ids = model.tokenizer.encode(text, false)?.ids;
+            let out = data::blocks(&ids, cap)
+                .into_iter()
+                .map(|b| {
+                    let mut targets: Vec<i64> = b[1..].iter().map(|&i| i as i64).collect();
+                    targets.push(-100);
+                    Example {
+                        type_ids: vec![0; b.len()],
+                        ids: b,
+                        target: Target::Tokens(targets),
+                    }
+                })
+                .collect();
+            Ok((
+                model,
+                Prepared {
+                    task,
+                    labels: Vec::new(),
+                },
+                out,
+            ))
+        }
+        _ => Err(DuetError::InvalidOption(
+            "the data does not match the task".into(),
+        )),
+    }
+}
+
+/// Keeps at most `cap` tokens, ending on the original last token (`[SEP]`).
+fn truncate(mut ids: Vec<u32>, mut types: Vec<u32>, cap: usize) -> (Vec<u32>, Vec<u32>) {
+    if ids.len() > cap {
+        let last = *ids.last().expect("non-empty");
+        ids.truncate(cap - 1);
+        ids.push(last);
+        types.truncate(cap);
+    }
+    (ids, types)
+}
+
+/// `model` with `head` over `labels`: the checkpoint's own head when it already has it with the
+/// same label set (its order kept), else a freshly initialised one.
+pub fn with_head(model: Model, head: Head, labels: &[String]) -> Result<Model> {
+    let same_set = {
+        let mut a = model.config.id2label.clone();
+        let mut b = labels.to_vec();
+        a.sort();
+        b.sort();
+        a == b
+    };
+    if model.config.head == head && same_set {
+        return Ok(model);
+    }
+    let family = match &model.config.arch {
+        Arch::Gpt2(_) => {
+            return Err(DuetError::WrongHead(format!(
+                "{} (GPT-2 only does language modelling)",
+                head.name()
+            )))
+        }
+        Arch::Bert(_) => "Bert",
+        Arch::DistilBert(_) => "DistilBert",
+    };
+    let suffix = match head {
+        Head::SequenceClassification => "ForSequenceClassification",
+        Head::TokenClassification => "ForTokenClassification",
+        _ => {
+            return Err(DuetError::InvalidOption(format!(
+                "cannot train a {} head",
+                head.name()
+            )))
+        }
+    };
+    let mut raw = model.config.raw.clone();
+    let obj = raw
+        .as_object_mut()
+        .ok_or_else(|| DuetError::Config("not an object".into()))?;
+    obj.insert("architectures".into(), json!([format!("{family}{suffix}")]));
+    let id2label: serde_json::Map<String, Value> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), json!(l)))
+        .collect();
+    let label2id: serde_json::Map<String, Value> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), json!(i)))
+        .collect();
+    obj.insert("id2label".into(), Value::Object(id2label));
+    obj.insert("label2id".into(), Value::Object(label2id));
+    obj.remove("num_labels");
+    obj.remove("problem_type");
+    let config = ModelConfig::from_json(&serde_json::to_vec(&raw).expect("json"))?;
+    let device = model.device.clone();
+    let n = labels.len();
+    let network = match (model.network, &config.arch) {
+        (Network::Bert(old), Arch::Bert(c)) => {
+            let mut fresh = Bert::new(c, head, n, &device);
+            fresh.bert.embeddings = old.bert.embeddings;
+            fresh.bert.encoder = old.bert.encoder;
+            if fresh.bert.pooler.is_some() && old.bert.pooler.is_some() {
+                fresh.bert.pooler = old.bert.pooler;
+            }
+            Network::Bert(fresh)
+        }
+        (Network::DistilBert(old), Arch::DistilBert(c)) => {
+            let mut fresh = DistilBert::new(c, head, n, &device);
+            fresh.distilbert = old.distilbert;
+            Network::DistilBert(fresh)
+        }
+        _ => unreachable!("family checked above"),
+    };
+    Ok(Model {
+        config,
+        network,
+        ..model
+    })
+}
+
+/// Whether a parameter path belongs to the task head (trained in every mode).
+fn is_head(path: &str) -> bool {
+    [
+        "classifier",
+        "pre_classifier",
+        "bert.pooler",
+        "cls.",
+        "vocab_",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
+/// The transformer layer a path is in, and how many layers there are, if any.
+fn layer_of(path: &str) -> Option<usize> {
+    for prefix in [
+        "bert.encoder.layer.",
+        "distilbert.transformer.layer.",
+        "transformer.h.",
+    ] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return rest.split('.').next()?.parse().ok();
+        }
+    }
+    None
+}
+
+struct Trainability<'a> {
+    mode: &'a Trainable,
+    layers: usize,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for Trainability<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let trains = is_head(&path)
+            || match self.mode {
+                Trainable::All => true,
+                Trainable::Head => false,
+                Trainable::Lora(_) => path.contains(".lora."),
+                Trainable::TopLayers(n) => {
+                    layer_of(&path).is_some_and(|l| l + n >= self.layers)
+                        || path.starts_with("transformer.ln_f")
+                }
+            };
+        param.set_require_grad(trains)
+    }
+}
+
+/// Marks which parameters learn for `mode`.
+pub fn set_trainable(network: Network, mode: &Trainable) -> Result<Network> {
+    let layers = match &network {
+        Network::Gpt2(m) => m.transformer.h.len(),
+        Network::Bert(m) => m.bert.encoder.layer.len(),
+        Network::DistilBert(m) => m.distilbert.transformer.layer.len(),
+    };
+    if matches!(network, Network::Gpt2(_)) && *mode == Trainable::Head {
+        return Err(DuetError::InvalidOption(
+            "GPT-2's output head is tied to its token embeddings: train the top layers, all, or LoRA".into(),
+        ));
+    }
+    if let Trainable::TopLayers(n) = mode {
+        if *n == 0 || *n > layers {
+            return Err(DuetError::InvalidOption(format!(
+                "top layers must be between 1 and {layers}"
+            )));
+        }
+    }
+    Ok(network.map(&mut Trainability {
+        mode,
+        layers,
+        path: Vec::new(),
+    }))
+}
