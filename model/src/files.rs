@@ -51,6 +51,24 @@ impl ModelFiles {
         self.files.keys().map(String::as_str)
     }
 
+    /// Reads every regular file of a folder (adapters, exports), native only.
+    pub fn from_dir_any(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let io = |e: std::io::Error| DuetError::Io {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut files = Self::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.path().is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                files.insert(name, std::fs::read(entry.path()).map_err(io)?);
+            }
+        }
+        Ok(files)
+    }
+
     /// Reads the known files of a model folder (native only).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();

@@ -8,6 +8,7 @@ use burn::module::{ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde_json::{json, Value};
 
+use crate::config::Arch;
 use crate::error::{DuetError, Result};
 use crate::files::ModelFiles;
 use crate::loader::{checkpoint_keys, load_params, transposed};
@@ -60,6 +61,67 @@ impl ModuleVisitor for Collector {
             flat: value.reshape([n]),
         });
     }
+}
+
+/// Every parameter by checkpoint key (PEFT's `base_model.model.…lora_A.weight` for adapters),
+/// PyTorch layout, as `(key, shape, values)`.
+pub async fn named_tensors(
+    net: &Network,
+    arch: &Arch,
+) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let params = read_params(net, |_| true).await?;
+    Ok(params
+        .into_iter()
+        .map(|(p, s, d)| {
+            let key = if p.contains(".lora.") {
+                peft_key(arch, &p)
+            } else {
+                checkpoint_keys(arch, &p).remove(0)
+            };
+            (key, s, d)
+        })
+        .collect())
+}
+
+/// Gradients from `grads` of every parameter that has one, keyed like [`named_tensors`].
+pub async fn named_gradients(
+    net: &Network,
+    arch: &Arch,
+    grads: &burn::tensor::Gradients,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    struct GradCollector<'a> {
+        grads: &'a burn::tensor::Gradients,
+        inner: Collector,
+    }
+    impl ModuleVisitor for GradCollector<'_> {
+        fn enter_module(&mut self, name: &str, t: &str) {
+            self.inner.enter_module(name, t);
+        }
+        fn exit_module(&mut self, name: &str, t: &str) {
+            self.inner.exit_module(name, t);
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                let p = Param::from_tensor(g);
+                self.inner.visit_float(&p);
+            }
+        }
+    }
+    let mut c = GradCollector {
+        grads,
+        inner: Collector::default(),
+    };
+    net.visit(&mut c);
+    let mut out = Vec::new();
+    for p in c.inner.out {
+        let key = if p.path.contains(".lora.") {
+            peft_key(arch, &p.path)
+        } else {
+            checkpoint_keys(arch, &p.path).remove(0)
+        };
+        out.push((key, read_f32(p.flat).await?));
+    }
+    Ok(out)
 }
 
 /// Serializes named f32 tensors as safetensors bytes.
@@ -149,7 +211,7 @@ fn is_head_path(path: &str) -> bool {
 }
 
 /// PEFT's key for one of our parameter paths.
-fn peft_key(arch: &crate::config::Arch, path: &str) -> String {
+fn peft_key(arch: &Arch, path: &str) -> String {
     if let Some(base) = path.strip_suffix(".lora.a") {
         format!(
             "{PEFT_PREFIX}{}.lora_A.weight",

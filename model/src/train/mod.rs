@@ -8,6 +8,7 @@ pub mod export;
 pub mod lora;
 pub mod metrics;
 pub mod optim;
+pub mod scratch;
 pub mod setup;
 
 use burn::module::{ModuleMapper, Param};
@@ -48,6 +49,8 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Fraction of the steps spent warming the learning rate up from 0.
     pub warmup_ratio: f64,
+    /// Warm-up length in steps; overrides `warmup_ratio` when set.
+    pub warmup_steps: Option<usize>,
     pub schedule: Schedule,
     pub max_grad_norm: Option<f64>,
     pub seed: u64,
@@ -67,6 +70,7 @@ impl Default for TrainConfig {
             learning_rate: 5e-5,
             weight_decay: 0.01,
             warmup_ratio: 0.1,
+            warmup_steps: None,
             schedule: Schedule::Linear,
             max_grad_norm: Some(1.0),
             seed: 42,
@@ -143,8 +147,11 @@ impl Trainer {
         }
         model.device.seed(cfg.seed);
         let mut network = model.network.clone();
+        // A model that already carries adapters (loaded from PEFT files) continues with them.
         if let Trainable::Lora(l) = &cfg.trainable {
-            lora::attach(&mut network, l, &model.device)?;
+            if !lora::has_lora(&mut network) {
+                lora::attach(&mut network, l, &model.device)?;
+            }
         }
         let device = model.device.clone().autodiff();
         let network = network.fork(&device).train();
@@ -162,7 +169,9 @@ impl Trainer {
     }
 
     fn warmup(&self) -> usize {
-        (self.cfg.warmup_ratio * self.total_steps as f64).ceil() as usize
+        self.cfg
+            .warmup_steps
+            .unwrap_or_else(|| (self.cfg.warmup_ratio * self.total_steps as f64).ceil() as usize)
     }
 
     /// The learning rate the next step will use.
@@ -207,6 +216,18 @@ impl Trainer {
             }
         });
         Ok(value)
+    }
+
+    /// Gradients of the loss on `batch` for every trainable parameter, by checkpoint key
+    /// (PyTorch layout), without updating anything: for comparison with PyTorch's `.grad`.
+    pub async fn named_gradients(
+        &self,
+        batch: &[&Example],
+        arch: &crate::config::Arch,
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        let loss = task_loss(self.network(), self.task, batch, self.pad_id, &self.device)?;
+        let grads = loss.backward();
+        export::named_gradients(self.network(), arch, &grads).await
     }
 
     /// The network being trained (on the autodiff device).

@@ -1,6 +1,8 @@
 //! `duet`: the engine from the command line, for scripts, benchmarks and tests.
 //! Every failure is one line on stderr and a non-zero exit.
 
+mod train;
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,6 +118,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fine-tune a model on your data (classification, NER or language modelling).
+    Train(Box<train::TrainArgs>),
+    /// Create a GPT-2 from scratch: a BPE tokenizer trained on a text, randomly initialised weights.
+    NewGpt2(train::NewGpt2Args),
 }
 
 /// The prompt every generation benchmark continues (the PyTorch script uses the same).
@@ -347,6 +353,8 @@ fn run(cli: Cli) -> Result<(), DuetError> {
                 print_json(&rows);
             }
         }
+        Command::Train(args) => train::train(*args)?,
+        Command::NewGpt2(args) => train::new_gpt2(args)?,
     }
     Ok(())
 }

@@ -1,0 +1,259 @@
+//! `duet train` and `duet new-gpt2`: fine-tuning and from-scratch models over the engine's code.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use duet_model::device::{block_on, cpu};
+use duet_model::train::export::{self, DType};
+use duet_model::train::lora::LoraConfig;
+use duet_model::train::optim::Schedule;
+use duet_model::train::scratch::{self, Gpt2Shape};
+use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
+use duet_model::{DuetError, Model, ModelFiles};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// classify (text,label CSV/TSV), ner (CoNLL) or lm (plain text).
+    #[arg(long)]
+    task: String,
+    /// Training data file.
+    #[arg(long)]
+    data: PathBuf,
+    /// Held-out data file (same format); without it `--eval-split` of the data is held out.
+    #[arg(long)]
+    eval_data: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.1)]
+    eval_split: f64,
+    /// Base model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// Where the trained model (or adapter) is written.
+    #[arg(long)]
+    output: PathBuf,
+    /// all, head, top:N, or lora.
+    #[arg(long, default_value = "all")]
+    train: String,
+    #[arg(long, default_value_t = 8)]
+    lora_rank: usize,
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    #[arg(long, default_value_t = 0.05)]
+    lora_dropout: f64,
+    /// Comma-separated module names (default: PEFT's for the architecture).
+    #[arg(long)]
+    lora_targets: Option<String>,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long)]
+    max_steps: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0.1)]
+    warmup_ratio: f64,
+    /// linear, cosine or constant.
+    #[arg(long, default_value = "linear")]
+    schedule: String,
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Longest sequence (block size for lm); 0 = the model's limit.
+    #[arg(long, default_value_t = 0)]
+    max_length: usize,
+    /// Evaluate every N steps (0 = every epoch).
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Cap on training examples (after the split), for quick runs.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write a LoRA run as merged full checkpoint instead of a PEFT adapter.
+    #[arg(long)]
+    merge: bool,
+    /// Print the final metrics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct NewGpt2Args {
+    /// Text the BPE tokenizer is trained on.
+    #[arg(long)]
+    text: PathBuf,
+    #[arg(long, default_value_t = 4096)]
+    vocab_size: usize,
+    #[arg(long, default_value_t = 4)]
+    n_layer: usize,
+    #[arg(long, default_value_t = 4)]
+    n_head: usize,
+    #[arg(long, default_value_t = 256)]
+    n_embd: usize,
+    #[arg(long, default_value_t = 256)]
+    n_positions: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long)]
+    output: PathBuf,
+}
+
+fn read(path: &Path) -> Result<String, DuetError> {
+    std::fs::read_to_string(path).map_err(|e| DuetError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+pub fn write_files(dir: &Path, files: &ModelFiles) -> Result<(), DuetError> {
+    let io = |e: std::io::Error| DuetError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    for name in files.names() {
+        std::fs::write(dir.join(name), files.get(name).expect("listed")).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
+    Ok(match a.train.as_str() {
+        "all" => Trainable::All,
+        "head" => Trainable::Head,
+        "lora" => {
+            let mut cfg = LoraConfig::defaults_for(&model.network);
+            cfg.rank = a.lora_rank;
+            cfg.alpha = a.lora_alpha;
+            cfg.dropout = a.lora_dropout;
+            if let Some(t) = &a.lora_targets {
+                cfg.target_modules = t.split(',').map(|s| s.trim().to_string()).collect();
+            }
+            Trainable::Lora(cfg)
+        }
+        other => match other.strip_prefix("top:").and_then(|n| n.parse().ok()) {
+            Some(n) => Trainable::TopLayers(n),
+            None => {
+                return Err(DuetError::InvalidOption(format!(
+                    "--train `{other}` (use all, head, top:N or lora)"
+                )))
+            }
+        },
+    })
+}
+
+pub fn train(a: TrainArgs) -> Result<(), DuetError> {
+    let task: Task = a.task.parse()?;
+    let base = Model::from_dir(&a.model, &cpu())?;
+    let data = TaskData::parse(task, &read(&a.data)?)?;
+    let (train_data, eval_data) = match &a.eval_data {
+        Some(p) => (data, TaskData::parse(task, &read(p)?)?),
+        None => data.split(a.eval_split),
+    };
+    let (model, prepared, mut train_set) = prepare(base, task, &train_data, a.max_length)?;
+    // The held-out set must use the training label ids; re-preparing keeps the head as is.
+    let (model, _, eval_set) = prepare(model, task, &eval_data, a.max_length)?;
+    if let Some(n) = a.limit {
+        train_set.truncate(n);
+    }
+    let trainable = trainable(&a, &model)?;
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        max_steps: a.max_steps,
+        batch_size: a.batch_size,
+        learning_rate: a.lr,
+        weight_decay: a.weight_decay,
+        warmup_ratio: a.warmup_ratio,
+        warmup_steps: None,
+        schedule: a.schedule.parse::<Schedule>()?,
+        max_grad_norm: (a.max_grad_norm > 0.0).then_some(a.max_grad_norm),
+        seed: a.seed,
+        trainable: trainable.clone(),
+        dropout: true,
+        eval_every: a.eval_every,
+    };
+    eprintln!(
+        "training {} on {} examples ({} held out), labels {:?}",
+        model.config.architecture,
+        train_set.len(),
+        eval_set.len(),
+        prepared.labels
+    );
+    let start = std::time::Instant::now();
+    let outcome = block_on(train::train(
+        model,
+        &prepared,
+        &train_set,
+        &eval_set,
+        cfg,
+        |ev| {
+            match ev {
+                TrainEvent::Step {
+                    step,
+                    total_steps,
+                    loss,
+                    learning_rate,
+                    examples_per_s,
+                    elapsed_s,
+                    ..
+                } => {
+                    let eta = elapsed_s / *step as f64 * (*total_steps - *step) as f64;
+                    eprintln!(
+                        "step {step}/{total_steps} loss {loss:.4} lr {learning_rate:.2e} {examples_per_s:.1} ex/s eta {eta:.0}s"
+                    );
+                }
+                TrainEvent::Eval { step, metrics } => {
+                    eprintln!(
+                        "eval @ {step}: {}",
+                        serde_json::to_string(metrics).expect("json")
+                    );
+                }
+            }
+            true
+        },
+        || start.elapsed().as_secs_f64(),
+    ))?;
+    let files = match (&trainable, a.merge) {
+        (Trainable::Lora(l), false) => block_on(export::lora_adapter(
+            &outcome.model,
+            l,
+            &a.model.display().to_string(),
+        ))?,
+        _ => block_on(export::full_checkpoint(&outcome.model, DType::F32))?,
+    };
+    write_files(&a.output, &files)?;
+    let summary = serde_json::json!({
+        "steps": outcome.steps,
+        "final_loss": outcome.final_loss,
+        "metrics": outcome.metrics,
+        "output": a.output.display().to_string(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary).expect("json"));
+    } else {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+pub fn new_gpt2(a: NewGpt2Args) -> Result<(), DuetError> {
+    let text = read(&a.text)?;
+    let tokenizer = scratch::train_bpe(&text, a.vocab_size)?;
+    let shape = Gpt2Shape {
+        n_layer: a.n_layer,
+        n_head: a.n_head,
+        n_embd: a.n_embd,
+        n_positions: a.n_positions,
+    };
+    let model = scratch::new_gpt2(tokenizer, &shape, a.seed, &cpu())?;
+    let files = block_on(export::full_checkpoint(&model, DType::F32))?;
+    write_files(&a.output, &files)?;
+    println!(
+        "{}: GPT-2 with {} parameters, vocabulary {}",
+        a.output.display(),
+        model.network.num_params(),
+        model.tokenizer.vocab_size()
+    );
+    Ok(())
+}

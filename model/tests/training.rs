@@ -1,0 +1,375 @@
+//! Fine-tuning against PyTorch: a few AdamW steps (HF Trainer's groups, warm-up + linear decay,
+//! global-norm clipping, dropout off) give the same losses, gradients and updated weights, for
+//! each task and for LoRA. Plus: training learns, and exports load back identically.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use duet_model::device::block_on;
+use duet_model::train::export::{self, named_tensors, DType};
+use duet_model::train::lora::LoraConfig;
+use duet_model::train::optim::Schedule;
+use duet_model::train::{
+    prepare, Example, Target, Task, TaskData, TrainConfig, Trainable, Trainer,
+};
+use duet_model::{Model, ModelFiles};
+use serde_json::Value;
+
+fn case(name: &str) -> Value {
+    let path = fixture_dir("train").join(format!("{name}.json"));
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+fn task_of(v: &Value) -> Task {
+    v["task"].as_str().unwrap().parse().unwrap()
+}
+
+fn batches(v: &Value, task: Task) -> Vec<Vec<Example>> {
+    v["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let ids = b["input_ids"].as_array().unwrap();
+            ids.iter()
+                .enumerate()
+                .map(|(i, seq)| {
+                    let ids = u32s(seq);
+                    let target = match task {
+                        Task::SequenceClassification => {
+                            Target::Class(b["labels"][i].as_u64().unwrap() as usize)
+                        }
+                        Task::TokenClassification => Target::Tokens(
+                            b["labels"][i]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|x| x.as_i64().unwrap())
+                                .collect(),
+                        ),
+                        // HF shifts `labels = input_ids` inside the model; our targets are shifted.
+                        Task::CausalLm => {
+                            let l: Vec<i64> = b["labels"][i]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|x| x.as_i64().unwrap())
+                                .collect();
+                            let mut t: Vec<i64> = l[1..].to_vec();
+                            t.push(-100);
+                            Target::Tokens(t)
+                        }
+                    };
+                    Example {
+                        type_ids: vec![0; ids.len()],
+                        ids,
+                        target,
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn settings(v: &Value, trainable: Trainable) -> TrainConfig {
+    let s = &v["settings"];
+    TrainConfig {
+        learning_rate: s["learning_rate"].as_f64().unwrap(),
+        weight_decay: s["weight_decay"].as_f64().unwrap(),
+        warmup_steps: Some(s["warmup_steps"].as_u64().unwrap() as usize),
+        schedule: Schedule::Linear,
+        max_grad_norm: s["max_grad_norm"].as_f64(),
+        dropout: false,
+        trainable,
+        ..TrainConfig::default()
+    }
+}
+
+fn lora_settings(v: &Value) -> Option<LoraConfig> {
+    let l = &v["settings"]["lora"];
+    (!l.is_null()).then(|| LoraConfig {
+        rank: l["r"].as_u64().unwrap() as usize,
+        alpha: l["alpha"].as_f64().unwrap(),
+        dropout: l["dropout"].as_f64().unwrap(),
+        target_modules: strings(&l["target_modules"]),
+    })
+}
+
+/// Relative closeness for losses, absolute for tensors (both 1e-4, as the issue asks).
+fn run_case(name: &str) {
+    let v = case(name);
+    let task = task_of(&v);
+    let mut model = load(v["base"].as_str().unwrap());
+    let trainable = match lora_settings(&v) {
+        Some(l) => {
+            let init = ModelFiles::from_dir_any(fixture_dir("train").join(format!("{name}-init")))
+                .unwrap();
+            model = export::load_adapter(model, &init).unwrap();
+            Trainable::Lora(l)
+        }
+        None => Trainable::All,
+    };
+    let total = v["settings"]["total_steps"].as_u64().unwrap() as usize;
+    let mut trainer = Trainer::new(&model, task, settings(&v, trainable), total).unwrap();
+    let batches = batches(&v, task);
+    let arch = model.config.arch.clone();
+    // Gradients of the first step, before any update.
+    let first: Vec<&Example> = batches[0].iter().collect();
+    let grads: HashMap<String, Vec<f32>> = block_on(trainer.named_gradients(&first, &arch))
+        .unwrap()
+        .into_iter()
+        .collect();
+    for (key, want) in v["grads_step0"].as_object().unwrap() {
+        let ours = grads.get(key).unwrap_or_else(|| {
+            panic!(
+                "{name}: no gradient for {key}; have {:?}",
+                grads.keys().collect::<Vec<_>>()
+            )
+        });
+        assert_close(ours, &f32s(want), 1e-4, &format!("{name}: grad {key}"));
+    }
+    let lrs = f32s(&v["lrs"]);
+    for (step, (batch, want)) in batches.iter().zip(f32s(&v["losses"])).enumerate() {
+        assert!(
+            (trainer.learning_rate() as f32 - lrs[step]).abs() <= 1e-9 + lrs[step] * 1e-6,
+            "{name}: lr {step}"
+        );
+        let refs: Vec<&Example> = batch.iter().collect();
+        let loss = block_on(trainer.step(&refs)).unwrap();
+        assert!(
+            (loss - want).abs() <= 1e-4 * want.abs().max(1e-3),
+            "{name}: loss {step}: ours {loss}, torch {want}"
+        );
+    }
+    let trained = trainer.finish(&model.device);
+    let weights: HashMap<String, Vec<f32>> = block_on(named_tensors(&trained, &arch))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _, d)| (k, d))
+        .collect();
+    for (key, want) in v["weights_after"].as_object().unwrap() {
+        let ours = weights
+            .get(key)
+            .unwrap_or_else(|| panic!("{name}: no weight {key}"));
+        assert_close(ours, &f32s(want), 1e-4, &format!("{name}: weight {key}"));
+    }
+}
+
+#[test]
+fn sequence_classification_steps_match_pytorch() {
+    run_case("seqcls");
+}
+
+#[test]
+fn token_classification_steps_match_pytorch() {
+    run_case("tokcls");
+}
+
+#[test]
+fn causal_lm_steps_match_pytorch() {
+    run_case("lm");
+}
+
+#[test]
+fn lora_classification_steps_match_peft() {
+    run_case("lora-seqcls");
+}
+
+#[test]
+fn lora_lm_steps_match_peft() {
+    run_case("lora-lm");
+}
+
+/// Sentences the tiny BERT's vocabulary covers; the label is which word list they come from.
+fn toy_sentiment() -> String {
+    let pos = [
+        "great fun",
+        "i love it",
+        "a delight",
+        "so good",
+        "brilliant and warm",
+    ];
+    let neg = [
+        "awful",
+        "i hate it",
+        "boring mess",
+        "so bad",
+        "dull and slow",
+    ];
+    let mut rows = vec!["label\ttext".to_string()];
+    for i in 0..80 {
+        let (l, words) = if i % 2 == 0 {
+            ("pos", &pos)
+        } else {
+            ("neg", &neg)
+        };
+        rows.push(format!("{l}\t{} {}", words[i % 5], words[(i / 2 + 1) % 5]));
+    }
+    rows.join("\n")
+}
+
+#[test]
+fn training_lowers_loss_and_raises_held_out_accuracy() {
+    let base = load("bert-seqcls");
+    let data = TaskData::parse(Task::SequenceClassification, &toy_sentiment()).unwrap();
+    let (train_data, eval_data) = data.split(0.25);
+    let (model, prepared, train_set) =
+        prepare(base, Task::SequenceClassification, &train_data, 0).unwrap();
+    // The toy labels differ from the checkpoint's, so a fresh two-label head was made.
+    assert_eq!(prepared.labels, vec!["neg", "pos"]);
+    assert_eq!(model.config.architecture, "BertForSequenceClassification");
+    let (model, _, eval_set) = prepare(model, Task::SequenceClassification, &eval_data, 0).unwrap();
+    let before = block_on(duet_model::train::evaluate(
+        &model, &prepared, &eval_set, 16,
+    ))
+    .unwrap();
+    let cfg = TrainConfig {
+        epochs: 10,
+        batch_size: 8,
+        learning_rate: 2e-3,
+        ..TrainConfig::default()
+    };
+    let mut losses = Vec::new();
+    let outcome = block_on(duet_model::train::train(
+        model,
+        &prepared,
+        &train_set,
+        &eval_set,
+        cfg,
+        |e| {
+            if let duet_model::train::TrainEvent::Step { loss, .. } = e {
+                losses.push(*loss);
+            }
+            true
+        },
+        || 0.0,
+    ))
+    .unwrap();
+    let after = outcome.metrics.unwrap();
+    let head: f32 = losses[..4].iter().sum::<f32>() / 4.0;
+    let tail: f32 = losses[losses.len() - 4..].iter().sum::<f32>() / 4.0;
+    assert!(tail < head * 0.7, "loss fell: {head} → {tail}");
+    assert!(
+        after.loss < before.loss,
+        "held-out loss {} → {}",
+        before.loss,
+        after.loss
+    );
+    assert!(
+        after.accuracy.unwrap() > before.accuracy.unwrap().max(0.8),
+        "accuracy {:?} → {:?}",
+        before.accuracy,
+        after.accuracy
+    );
+}
+
+#[test]
+fn cancelling_stops_between_steps() {
+    let base = load("bert-seqcls");
+    let data = TaskData::parse(Task::SequenceClassification, &toy_sentiment()).unwrap();
+    let (model, prepared, train_set) =
+        prepare(base, Task::SequenceClassification, &data, 0).unwrap();
+    let cfg = TrainConfig {
+        epochs: 5,
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
+    let mut seen = 0;
+    let outcome = block_on(duet_model::train::train(
+        model,
+        &prepared,
+        &train_set,
+        &[],
+        cfg,
+        |_| {
+            seen += 1;
+            seen < 3
+        },
+        || 0.0,
+    ))
+    .unwrap();
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.steps, 3);
+}
+
+fn logits(model: &Model, text: &str) -> Vec<f32> {
+    let out = block_on(duet_model::pipelines::classify::classify_logits(
+        model,
+        &[text.to_string()],
+    ))
+    .unwrap();
+    out.into_iter().next().unwrap()
+}
+
+#[test]
+fn exports_round_trip_to_identical_outputs() {
+    let base = load("bert-seqcls");
+    let data = TaskData::parse(Task::SequenceClassification, &toy_sentiment()).unwrap();
+    let (model, prepared, train_set) =
+        prepare(base.clone(), Task::SequenceClassification, &data, 0).unwrap();
+    let lora = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        target_modules: vec!["query".into(), "value".into()],
+    };
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 8,
+        learning_rate: 5e-3,
+        trainable: Trainable::Lora(lora.clone()),
+        ..TrainConfig::default()
+    };
+    let trained = block_on(duet_model::train::train(
+        model,
+        &prepared,
+        &train_set,
+        &[],
+        cfg,
+        |_| true,
+        || 0.0,
+    ))
+    .unwrap()
+    .model;
+    let text = "i love it, so good";
+    let want = logits(&trained, text);
+    assert_ne!(want, logits(&base, text));
+
+    // PEFT adapter onto the original base.
+    let adapter = block_on(export::lora_adapter(&trained, &lora, "bert-seqcls")).unwrap();
+    let reloaded = export::load_adapter(base.clone(), &adapter).unwrap();
+    assert_close(&logits(&reloaded, text), &want, 1e-5, "adapter round trip");
+
+    // Full checkpoint, LoRA merged in.
+    let full = block_on(export::full_checkpoint(&trained, DType::F32)).unwrap();
+    let reloaded = Model::from_files(&full, &base.device).unwrap();
+    assert_eq!(reloaded.config.id2label, vec!["neg", "pos"]);
+    assert_close(
+        &logits(&reloaded, text),
+        &want,
+        1e-4,
+        "full checkpoint round trip",
+    );
+
+    // For scripts/check_exports.py: the exports and what the Rust model says.
+    if let Some(dir) = std::env::var_os("DUET_EXPORT_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        for (sub, files) in [("full", &full), ("adapter", &adapter)] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            for n in files.names() {
+                std::fs::write(dir.join(sub).join(n), files.get(n).unwrap()).unwrap();
+            }
+        }
+        let record = serde_json::json!({"base": fixture_dir("bert-seqcls"), "text": text, "input_ids": trained.tokenizer.encode(text, true).unwrap().ids, "logits": want});
+        std::fs::write(
+            dir.join("expected.json"),
+            serde_json::to_vec_pretty(&record).unwrap(),
+        )
+        .unwrap();
+    }
+}
