@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod defaults;
 pub mod device;
 pub mod error;
 pub mod files;
@@ -67,8 +68,26 @@ impl Model {
         })
     }
 
-    /// Loads a model folder (native).
+    /// Loads a model folder (native). A PEFT adapter folder (`adapter_config.json`) is loaded
+    /// onto its base, found at `base_model_name_or_path` (relative to the adapter folder, else
+    /// to the working directory).
     pub fn from_dir(dir: impl AsRef<std::path::Path>, device: &Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        if dir.join("adapter_config.json").is_file() {
+            let adapter = ModelFiles::from_dir_any(dir)?;
+            let cfg: serde_json::Value =
+                serde_json::from_slice(adapter.require("adapter_config.json")?)
+                    .map_err(|e| DuetError::Config(format!("adapter_config.json: {e}")))?;
+            let base = cfg["base_model_name_or_path"].as_str().unwrap_or_default();
+            let beside = dir.join(base);
+            let base_dir = if beside.is_dir() {
+                beside
+            } else {
+                std::path::PathBuf::from(base)
+            };
+            let base = Self::from_files(&ModelFiles::from_dir(&base_dir)?, device)?;
+            return train::export::load_adapter(base, &adapter);
+        }
         Self::from_files(&ModelFiles::from_dir(dir)?, device)
     }
 }

@@ -235,7 +235,7 @@ fn bad_input_is_one_line_error_and_nonzero_exit() {
         &["generate", "--model", &dir("gpt2-tiny"), "--prompt", &long],
         "too long",
     );
-    fails_cleanly(&["classify", "--text", "x"], "--model");
+    fails_cleanly(&["fill-mask", "--text", "x [MASK]"], "--model");
 
     // A malformed config and a truncated checkpoint, in a scratch copy of a fixture.
     let tmp = std::env::temp_dir().join(format!("duet-cli-{}", std::process::id()));

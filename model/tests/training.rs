@@ -217,13 +217,13 @@ fn toy_sentiment() -> String {
 fn training_lowers_loss_and_raises_held_out_accuracy() {
     let base = load("bert-seqcls");
     let data = TaskData::parse(Task::SequenceClassification, &toy_sentiment()).unwrap();
-    let (train_data, eval_data) = data.split(0.25);
+    let (train_data, eval_data) = data.split(0.25, 7);
     let (model, prepared, train_set) =
         prepare(base, Task::SequenceClassification, &train_data, 0).unwrap();
     // The toy labels differ from the checkpoint's, so a fresh two-label head was made.
     assert_eq!(prepared.labels, vec!["neg", "pos"]);
     assert_eq!(model.config.architecture, "BertForSequenceClassification");
-    let (model, _, eval_set) = prepare(model, Task::SequenceClassification, &eval_data, 0).unwrap();
+    let eval_set = duet_model::train::encode_examples(&model, &prepared, &eval_data, 0).unwrap();
     let before = block_on(duet_model::train::evaluate(
         &model, &prepared, &eval_set, 16,
     ))
@@ -372,4 +372,62 @@ fn exports_round_trip_to_identical_outputs() {
         )
         .unwrap();
     }
+}
+
+/// Which keys changed after a few steps in `mode`.
+fn changed_keys(mode: Trainable) -> Vec<String> {
+    let model = load("bert-seqcls");
+    let arch = model.config.arch.clone();
+    let before: HashMap<String, Vec<f32>> = block_on(named_tensors(&model.network, &arch))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _, d)| (k, d))
+        .collect();
+    let v = case("seqcls");
+    let cfg = TrainConfig {
+        learning_rate: 1e-2,
+        warmup_steps: Some(0),
+        trainable: mode,
+        dropout: false,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(&model, Task::SequenceClassification, cfg, 3).unwrap();
+    for batch in batches(&v, Task::SequenceClassification) {
+        let refs: Vec<&Example> = batch.iter().collect();
+        block_on(trainer.step(&refs)).unwrap();
+    }
+    let after = block_on(named_tensors(&trainer.finish(&model.device), &arch)).unwrap();
+    let mut changed: Vec<String> = after
+        .into_iter()
+        .filter(|(k, _, d)| before.get(k) != Some(d))
+        .map(|(k, _, _)| k)
+        .collect();
+    changed.sort();
+    changed
+}
+
+#[test]
+fn head_only_and_top_layers_train_only_those_parameters() {
+    let head = changed_keys(Trainable::Head);
+    assert!(!head.is_empty());
+    assert!(
+        head.iter()
+            .all(|k| k.starts_with("classifier") || k.starts_with("bert.pooler")),
+        "{head:?}"
+    );
+    let top = changed_keys(Trainable::TopLayers(1));
+    assert!(
+        top.iter().any(|k| k.starts_with("bert.encoder.layer.1.")),
+        "{top:?}"
+    );
+    assert!(
+        !top.iter()
+            .any(|k| k.starts_with("bert.encoder.layer.0.") || k.starts_with("bert.embeddings")),
+        "{top:?}"
+    );
+    let all = changed_keys(Trainable::All);
+    assert!(
+        all.iter().any(|k| k.starts_with("bert.embeddings"))
+            && all.iter().any(|k| k.starts_with("bert.encoder.layer.0."))
+    );
 }

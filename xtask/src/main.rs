@@ -3,6 +3,7 @@
 //! - `test`      every check CI runs: fmt, clippy, the wasm32 build of the engine, all tests
 //! - `bench`     engine throughput next to PyTorch's on the same checkpoints
 //! - `fixtures`  regenerate the reference fixtures with the pinned Python environment
+//! - `defaults`  retrain the embedded default models (the recipe their model cards cite)
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -195,6 +196,155 @@ fn bench(args: &[String]) {
     );
 }
 
+/// The recipe of the embedded defaults under `public/models/` (about an hour on 2 CPU cores):
+/// MiniLM in f16, a GPT-2 trained from scratch on Tiny Shakespeare, and LoRA adapters (with
+/// heads) over MiniLM for SST-2 sentiment and CoNLL-2003 entities. Then `duet eval`.
+const DEFAULTS_RECIPE: &[&[&str]] = &[
+    &[
+        "convert",
+        "--model",
+        "../shared/models/all-MiniLM-L6-v2",
+        "--output",
+        "public/models/all-MiniLM-L6-v2",
+        "--dtype",
+        "f16",
+    ],
+    &[
+        "new-gpt2",
+        "--text",
+        "../shared/data/tinyshakespeare/input.txt",
+        "--vocab-size",
+        "2048",
+        "--n-layer",
+        "4",
+        "--n-head",
+        "4",
+        "--n-embd",
+        "192",
+        "--n-positions",
+        "256",
+        "--seed",
+        "42",
+        "--output",
+        "target/gpt2-init",
+    ],
+    &[
+        "train",
+        "--task",
+        "lm",
+        "--data",
+        "../shared/data/tinyshakespeare/input.txt",
+        "--eval-split",
+        "0.05",
+        "--model",
+        "target/gpt2-init",
+        "--output",
+        "public/models/gpt2-shakespeare",
+        "--train",
+        "all",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--max-length",
+        "128",
+        "--lr",
+        "1e-3",
+        "--warmup-ratio",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--weight-decay",
+        "0.1",
+        "--seed",
+        "42",
+    ],
+    &[
+        "train",
+        "--task",
+        "classify",
+        "--data",
+        "../shared/data/sst2/train.tsv",
+        "--label-names",
+        "0=negative,1=positive",
+        "--eval-split",
+        "0.03",
+        "--limit",
+        "8000",
+        "--model",
+        "public/models/all-MiniLM-L6-v2",
+        "--output",
+        "public/models/minilm-sst2",
+        "--train",
+        "lora",
+        "--lora-rank",
+        "16",
+        "--lora-alpha",
+        "32",
+        "--lora-dropout",
+        "0.05",
+        "--lora-targets",
+        "query,key,value,dense",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "42",
+    ],
+    &[
+        "train",
+        "--task",
+        "ner",
+        "--data",
+        "../shared/data/conll2003/train.txt",
+        "--eval-data",
+        "../shared/data/conll2003/dev.txt",
+        "--model",
+        "public/models/all-MiniLM-L6-v2",
+        "--output",
+        "public/models/minilm-conll03",
+        "--train",
+        "lora",
+        "--lora-rank",
+        "16",
+        "--lora-alpha",
+        "32",
+        "--lora-dropout",
+        "0.05",
+        "--lora-targets",
+        "query,key,value,dense",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "42",
+    ],
+    &["eval"],
+];
+
+fn defaults() {
+    run(
+        "build duet",
+        "cargo",
+        &["build", "--release", "-p", "duet-model", "--bin", "duet"],
+    );
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let duet = root()
+        .join(target)
+        .join("release/duet")
+        .display()
+        .to_string();
+    for step in DEFAULTS_RECIPE {
+        run(step[0], &duet, step);
+    }
+}
+
 fn fixtures() {
     let py = ensure_python_env();
     run(
@@ -210,8 +360,9 @@ fn main() {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("fixtures") => fixtures(),
+        Some("defaults") => defaults(),
         _ => {
-            eprintln!("usage: cargo xtask <test | bench [MODEL_DIR...] | fixtures>");
+            eprintln!("usage: cargo xtask <test | bench [MODEL_DIR...] | fixtures | defaults>");
             exit(2)
         }
     }

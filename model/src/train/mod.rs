@@ -25,7 +25,7 @@ use crate::Model;
 use lora::LoraConfig;
 use optim::{lr_at, AdamW, Schedule};
 
-pub use setup::{prepare, Example, Prepared, Target, Task, TaskData};
+pub use setup::{encode_examples, prepare, Example, Prepared, Target, Task, TaskData};
 
 /// Which parameters learn.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +59,8 @@ pub struct TrainConfig {
     pub dropout: bool,
     /// Evaluate every N steps (0: at the end of each epoch).
     pub eval_every: usize,
+    /// Batch sequences of similar length together (HF's `group_by_length`): far less padding.
+    pub group_by_length: bool,
 }
 
 impl Default for TrainConfig {
@@ -77,6 +79,7 @@ impl Default for TrainConfig {
             trainable: Trainable::All,
             dropout: true,
             eval_every: 0,
+            group_by_length: true,
         }
     }
 }
@@ -422,7 +425,7 @@ pub async fn train(
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     'epochs: for epoch in 0..cfg.epochs.max(1) {
         shuffle(&mut order, &mut rng);
-        for idx in order.chunks(cfg.batch_size.max(1)) {
+        for idx in batches(&order, train_set, &cfg, &mut rng) {
             if step >= total {
                 break 'epochs;
             }
@@ -493,6 +496,26 @@ pub async fn train(
         final_loss: last_loss,
         metrics,
     })
+}
+
+/// The epoch's batches from the shuffled `order`. With `group_by_length`, windows of 50 batches
+/// are sorted by length before cutting, and the batches shuffled again.
+fn batches(order: &[usize], set: &[Example], cfg: &TrainConfig, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let bs = cfg.batch_size.max(1);
+    if !cfg.group_by_length {
+        return order.chunks(bs).map(<[usize]>::to_vec).collect();
+    }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for window in order.chunks(bs * 50) {
+        let mut w = window.to_vec();
+        w.sort_by_key(|&i| std::cmp::Reverse(set[i].ids.len()));
+        out.extend(w.chunks(bs).map(<[usize]>::to_vec));
+    }
+    let mut idx: Vec<usize> = (0..out.len()).collect();
+    shuffle(&mut idx, rng);
+    idx.into_iter()
+        .map(|i| std::mem::take(&mut out[i]))
+        .collect()
 }
 
 /// Fisher–Yates with the run's seeded generator.

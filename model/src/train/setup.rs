@@ -62,21 +62,37 @@ impl TaskData {
         })
     }
 
-    /// Splits off the last `fraction` for evaluation (deterministic; the data's own order).
-    pub fn split(self, fraction: f64) -> (Self, Self) {
-        fn cut<T: Clone>(v: Vec<T>, f: f64) -> (Vec<T>, Vec<T>) {
-            let n = ((v.len() as f64) * f).round() as usize;
-            let n = n.min(v.len().saturating_sub(1));
-            let (a, b) = v.split_at(v.len() - n);
-            (a.to_vec(), b.to_vec())
+    /// Renames labels (`("0", "negative")`…); labels not listed stay as they are.
+    pub fn rename_labels(self, names: &[(String, String)]) -> Self {
+        let rename = |l: &mut String| {
+            if let Some((_, to)) = names.iter().find(|(from, _)| from == l) {
+                *l = to.clone();
+            }
+        };
+        match self {
+            Self::Labelled(mut v) => {
+                v.iter_mut().for_each(|r| rename(&mut r.label));
+                Self::Labelled(v)
+            }
+            Self::Tagged(mut v) => {
+                v.iter_mut()
+                    .for_each(|s| s.tags.iter_mut().for_each(rename));
+                Self::Tagged(v)
+            }
+            t => t,
         }
+    }
+
+    /// Holds out `fraction` for evaluation: rows are shuffled with `seed` first (files are
+    /// often sorted by label), plain text is cut at the end.
+    pub fn split(self, fraction: f64, seed: u64) -> (Self, Self) {
         match self {
             Self::Labelled(v) => {
-                let (a, b) = cut(v, fraction);
+                let (a, b) = shuffled_cut(v, fraction, seed);
                 (Self::Labelled(a), Self::Labelled(b))
             }
             Self::Tagged(v) => {
-                let (a, b) = cut(v, fraction);
+                let (a, b) = shuffled_cut(v, fraction, seed);
                 (Self::Tagged(a), Self::Tagged(b))
             }
             Self::Text(t) => {
@@ -89,6 +105,18 @@ impl TaskData {
             }
         }
     }
+}
+
+fn shuffled_cut<T: Clone>(mut v: Vec<T>, f: f64, seed: u64) -> (Vec<T>, Vec<T>) {
+    let mut rng = crate::generation::rng::Rng::new(seed);
+    for i in (1..v.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    let n = ((v.len() as f64) * f).round() as usize;
+    let n = n.min(v.len().saturating_sub(1));
+    let (a, b) = v.split_at(v.len() - n);
+    (a.to_vec(), b.to_vec())
 }
 
 /// What a label position holds: a class, or per-token ids with -100 for "ignore".
@@ -150,8 +178,8 @@ fn sort_labels(mut labels: Vec<String>) -> Vec<String> {
     labels
 }
 
-/// Gives `model` the head `task` needs with `labels` (keeping the checkpoint's head when it
-/// already has exactly that label set), then tokenizes `data` into examples.
+/// Gives `model` the head `task` needs for the labels in `data` (keeping the checkpoint's head
+/// when it already has exactly that label set), then tokenizes `data` into examples.
 /// `max_len` caps sequence length (0: the model's maximum); for language modelling it is the
 /// block size.
 pub fn prepare(
@@ -160,23 +188,63 @@ pub fn prepare(
     data: &TaskData,
     max_len: usize,
 ) -> Result<(Model, Prepared, Vec<Example>)> {
+    let model = match (task, data) {
+        (Task::SequenceClassification, TaskData::Labelled(rows)) => {
+            let wanted = sort_labels(data::label_set(rows.iter().map(|r| r.label.as_str())));
+            with_head(model, Head::SequenceClassification, &wanted)?
+        }
+        (Task::TokenClassification, TaskData::Tagged(sents)) => {
+            let wanted =
+                data::label_set(sents.iter().flat_map(|s| s.tags.iter().map(String::as_str)));
+            with_head(model, Head::TokenClassification, &wanted)?
+        }
+        (Task::CausalLm, TaskData::Text(_)) => {
+            model.network.gpt2()?;
+            model
+        }
+        _ => {
+            return Err(DuetError::InvalidOption(
+                "the data does not match the task".into(),
+            ))
+        }
+    };
+    let labels = if task == Task::CausalLm {
+        Vec::new()
+    } else {
+        model.config.id2label.clone()
+    };
+    let prepared = Prepared { task, labels };
+    let examples = encode_examples(&model, &prepared, data, max_len)?;
+    Ok((model, prepared, examples))
+}
+
+/// Tokenizes `data` with the label ids of `prepared` (held-out data uses the training labels;
+/// a label the model does not know is an error).
+pub fn encode_examples(
+    model: &Model,
+    prepared: &Prepared,
+    data: &TaskData,
+    max_len: usize,
+) -> Result<Vec<Example>> {
     let cap = if max_len == 0 {
         model.config.max_positions()
     } else {
         max_len.min(model.config.max_positions())
     };
-    match (task, data) {
+    let labels = &prepared.labels;
+    let id_of = |l: &str| {
+        labels.iter().position(|x| x == l).ok_or_else(|| {
+            DuetError::InvalidOption(format!(
+                "label `{l}` is not among the training labels {labels:?}"
+            ))
+        })
+    };
+    match (prepared.task, data) {
         (Task::SequenceClassification, TaskData::Labelled(rows)) => {
-            let wanted = sort_labels(data::label_set(rows.iter().map(|r| r.label.as_str())));
-            let model = with_head(model, Head::SequenceClassification, &wanted)?;
-            let labels = model.config.id2label.clone();
             let mut out = Vec::new();
             for r in rows {
                 let e = model.tokenizer.encode(&r.text, true)?;
-                let class = labels
-                    .iter()
-                    .position(|l| *l == r.label)
-                    .expect("label in set");
+                let class = id_of(&r.label)?;
                 let (ids, type_ids) = truncate(e.ids, e.type_ids, cap);
                 out.push(Example {
                     ids,
@@ -184,36 +252,23 @@ pub fn prepare(
                     target: Target::Class(class),
                 });
             }
-            Ok((model, Prepared { task, labels }, out))
+            Ok(out)
         }
         (Task::TokenClassification, TaskData::Tagged(sents)) => {
-            let wanted =
-                data::label_set(sents.iter().flat_map(|s| s.tags.iter().map(String::as_str)));
-            let model = with_head(model, Head::TokenClassification, &wanted)?;
-            let labels = model.config.id2label.clone();
             let mut out = Vec::new();
             for s in sents {
                 let e = model.tokenizer.encode_words(&s.words)?;
                 // Label the first sub-token of each word; the rest and specials are ignored.
                 let mut prev = None;
-                let tags: Vec<i64> = e
-                    .word_ids
-                    .iter()
-                    .map(|w| {
-                        let t = match w {
-                            Some(w) if Some(*w) != prev => labels
-                                .iter()
-                                .position(|l| *l == s.tags[*w as usize])
-                                .expect("tag in set")
-                                as i64,
-                            _ => -100,
-                        };
-                        prev = *w;
-                        t
-                    })
-                    .collect();
+                let mut tags = Vec::with_capacity(e.word_ids.len());
+                for w in &e.word_ids {
+                    tags.push(match w {
+                        Some(w) if Some(*w) != prev => id_of(&s.tags[*w as usize])? as i64,
+                        _ => -100,
+                    });
+                    prev = *w;
+                }
                 let (ids, type_ids) = truncate(e.ids, e.type_ids, cap);
-                let mut tags = tags;
                 if tags.len() > cap {
                     tags.truncate(cap - 1);
                     tags.push(-100);
@@ -226,12 +281,11 @@ pub fn prepare(
                     });
                 }
             }
-            Ok((model, Prepared { task, labels }, out))
+            Ok(out)
         }
         (Task::CausalLm, TaskData::Text(text)) => {
-            model.network.gpt2()?;
             let ids = model.tokenizer.encode(text, false)?.ids;
-            let out = data::blocks(&ids, cap)
+            Ok(data::blocks(&ids, cap)
                 .into_iter()
                 .map(|b| {
                     let mut targets: Vec<i64> = b[1..].iter().map(|&i| i as i64).collect();
@@ -242,15 +296,7 @@ pub fn prepare(
                         target: Target::Tokens(targets),
                     }
                 })
-                .collect();
-            Ok((
-                model,
-                Prepared {
-                    task,
-                    labels: Vec::new(),
-                },
-                out,
-            ))
+                .collect())
         }
         _ => Err(DuetError::InvalidOption(
             "the data does not match the task".into(),

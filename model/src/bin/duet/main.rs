@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use duet_model::bench;
+use duet_model::defaults;
 use duet_model::device::{block_on, cpu};
 use duet_model::generation::{GenerationConfig, Overflow};
 use duet_model::pipelines::{classify, embed, fill_mask, ner, text_generation};
@@ -122,6 +123,16 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Create a GPT-2 from scratch: a BPE tokenizer trained on a text, randomly initialised weights.
     NewGpt2(train::NewGpt2Args),
+    /// Rewrite a model folder, e.g. in f16.
+    Convert(train::ConvertArgs),
+    /// Measure the embedded default models on their held-out data (needs ../shared/data).
+    Eval {
+        /// Folder holding data/sst2, data/conll2003, data/tinyshakespeare.
+        #[arg(long, default_value = "../shared")]
+        shared: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+    },
 }
 
 /// The prompt every generation benchmark continues (the PyTorch script uses the same).
@@ -137,12 +148,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// `public/models/` of this checkout, or `$DUET_MODELS`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("DUET_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/models"))
+}
+
+/// The folder given, else the embedded default for the task.
 fn load(model: Option<PathBuf>, task: &str) -> Result<Model, DuetError> {
-    let dir = model.ok_or_else(|| {
-        DuetError::InvalidOption(format!(
-            "--model is required for {task} (no embedded default yet)"
-        ))
-    })?;
+    let dir = match model {
+        Some(dir) => dir,
+        None => {
+            let name = defaults::for_task(task).ok_or_else(|| {
+                DuetError::InvalidOption(format!(
+                    "--model is required for {task} (there is no default model for it)"
+                ))
+            })?;
+            models_dir().join(name)
+        }
+    };
     Model::from_dir(dir, &cpu())
 }
 
@@ -355,6 +380,10 @@ fn run(cli: Cli) -> Result<(), DuetError> {
         }
         Command::Train(args) => train::train(*args)?,
         Command::NewGpt2(args) => train::new_gpt2(args)?,
+        Command::Convert(args) => train::convert(args)?,
+        Command::Eval { shared, batch_size } => {
+            print_json(&train::eval_defaults(&models_dir(), &shared, batch_size)?)
+        }
     }
     Ok(())
 }

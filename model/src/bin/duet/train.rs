@@ -73,9 +73,43 @@ pub struct TrainArgs {
     /// Write a LoRA run as merged full checkpoint instead of a PEFT adapter.
     #[arg(long)]
     merge: bool,
+    /// Readable names for label values in the data, e.g. `0=negative,1=positive`.
+    #[arg(long)]
+    label_names: Option<String>,
     /// Print the final metrics as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    output: PathBuf,
+    /// f32 or f16.
+    #[arg(long, default_value = "f16")]
+    dtype: String,
+}
+
+/// Rewrites a checkpoint (e.g. in f16, to ship it at half the size).
+pub fn convert(a: ConvertArgs) -> Result<(), DuetError> {
+    let dtype = match a.dtype.as_str() {
+        "f16" => DType::F16,
+        "f32" => DType::F32,
+        d => {
+            return Err(DuetError::InvalidOption(format!(
+                "dtype `{d}` (use f32 or f16)"
+            )))
+        }
+    };
+    let model = Model::from_dir(&a.model, &cpu())?;
+    write_files(
+        &a.output,
+        &block_on(export::full_checkpoint(&model, dtype))?,
+    )?;
+    println!("{} written ({})", a.output.display(), a.dtype);
+    Ok(())
 }
 
 #[derive(Args)]
@@ -146,14 +180,22 @@ fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
 pub fn train(a: TrainArgs) -> Result<(), DuetError> {
     let task: Task = a.task.parse()?;
     let base = Model::from_dir(&a.model, &cpu())?;
-    let data = TaskData::parse(task, &read(&a.data)?)?;
+    let mut data = TaskData::parse(task, &read(&a.data)?)?;
+    if let Some(names) = &a.label_names {
+        data = data.rename_labels(&parse_names(names)?);
+    }
     let (train_data, eval_data) = match &a.eval_data {
-        Some(p) => (data, TaskData::parse(task, &read(p)?)?),
-        None => data.split(a.eval_split),
+        Some(p) => {
+            let mut eval = TaskData::parse(task, &read(p)?)?;
+            if let Some(names) = &a.label_names {
+                eval = eval.rename_labels(&parse_names(names)?);
+            }
+            (data, eval)
+        }
+        None => data.split(a.eval_split, a.seed),
     };
     let (model, prepared, mut train_set) = prepare(base, task, &train_data, a.max_length)?;
-    // The held-out set must use the training label ids; re-preparing keeps the head as is.
-    let (model, _, eval_set) = prepare(model, task, &eval_data, a.max_length)?;
+    let eval_set = train::encode_examples(&model, &prepared, &eval_data, a.max_length)?;
     if let Some(n) = a.limit {
         train_set.truncate(n);
     }
@@ -172,6 +214,7 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         trainable: trainable.clone(),
         dropout: true,
         eval_every: a.eval_every,
+        group_by_length: true,
     };
     eprintln!(
         "training {} on {} examples ({} held out), labels {:?}",
@@ -218,7 +261,7 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         (Trainable::Lora(l), false) => block_on(export::lora_adapter(
             &outcome.model,
             l,
-            &a.model.display().to_string(),
+            &base_reference(&a.model, &a.output),
         ))?,
         _ => block_on(export::full_checkpoint(&outcome.model, DType::F32))?,
     };
@@ -235,6 +278,27 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         println!("{summary}");
     }
     Ok(())
+}
+
+fn parse_names(spec: &str) -> Result<Vec<(String, String)>, DuetError> {
+    spec.split(',')
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .ok_or_else(|| {
+                    DuetError::InvalidOption(format!("label name `{pair}` (use value=name)"))
+                })
+        })
+        .collect()
+}
+
+/// How the adapter names its base: `../<name>` when both folders sit side by side (so a
+/// shipped pair stays relocatable), else the path as given.
+fn base_reference(model: &Path, output: &Path) -> String {
+    match (model.parent(), output.parent(), model.file_name()) {
+        (Some(a), Some(b), Some(name)) if a == b => format!("../{}", name.to_string_lossy()),
+        _ => model.display().to_string(),
+    }
 }
 
 pub fn new_gpt2(a: NewGpt2Args) -> Result<(), DuetError> {
@@ -256,4 +320,57 @@ pub fn new_gpt2(a: NewGpt2Args) -> Result<(), DuetError> {
         model.tokenizer.vocab_size()
     );
     Ok(())
+}
+
+/// Held-out metrics of each embedded default, on the splits it was trained with.
+pub fn eval_defaults(
+    models: &Path,
+    shared: &Path,
+    batch_size: usize,
+) -> Result<serde_json::Value, DuetError> {
+    use duet_model::defaults as d;
+    let mut out = serde_json::Map::new();
+    let run = |name: &str,
+               task: Task,
+               data: TaskData,
+               max_len: usize|
+     -> Result<serde_json::Value, DuetError> {
+        let model = Model::from_dir(models.join(name), &cpu())?;
+        let labels = if task == Task::CausalLm {
+            Vec::new()
+        } else {
+            model.config.id2label.clone()
+        };
+        let prepared = train::Prepared { task, labels };
+        let examples = train::encode_examples(&model, &prepared, &data, max_len)?;
+        let metrics = block_on(train::evaluate(&model, &prepared, &examples, batch_size))?;
+        let mut v = serde_json::to_value(metrics).expect("json");
+        v["examples"] = examples.len().into();
+        Ok(v)
+    };
+    let text = read(&shared.join("data/tinyshakespeare/input.txt"))?;
+    let (_, held_out) = TaskData::parse(Task::CausalLm, &text)?.split(d::LM_EVAL_SPLIT, d::SEED);
+    out.insert(
+        d::GPT2.into(),
+        run(d::GPT2, Task::CausalLm, held_out, d::LM_BLOCK)?,
+    );
+    let sst = TaskData::parse(
+        Task::SequenceClassification,
+        &read(&shared.join("data/sst2/train.tsv"))?,
+    )?
+    .rename_labels(&parse_names("0=negative,1=positive")?);
+    let (_, held_out) = sst.split(d::SST2_EVAL_SPLIT, d::SEED);
+    out.insert(
+        d::SENTIMENT.into(),
+        run(d::SENTIMENT, Task::SequenceClassification, held_out, 0)?,
+    );
+    let dev = TaskData::parse(
+        Task::TokenClassification,
+        &read(&shared.join("data/conll2003/dev.txt"))?,
+    )?;
+    out.insert(
+        d::NER.into(),
+        run(d::NER, Task::TokenClassification, dev, 0)?,
+    );
+    Ok(serde_json::Value::Object(out))
 }

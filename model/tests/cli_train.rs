@@ -1,0 +1,309 @@
+//! `duet train`, `duet new-gpt2` and `duet convert` end to end on the tiny fixtures.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+fn duet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = duet(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("duet-cli-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+const TOY: &str = "pos,great fun\nneg,awful\npos,i love it\nneg,so bad\npos,a delight\nneg,boring mess\npos,so good\nneg,i hate it\n";
+
+#[test]
+fn train_classifier_writes_a_loadable_checkpoint_and_reports_metrics() {
+    let dir = scratch("cls");
+    std::fs::write(
+        dir.join("data.csv"),
+        format!("label,text\n{}", TOY.repeat(4)),
+    )
+    .unwrap();
+    let out = dir.join("model");
+    let summary: Value = serde_json::from_str(&ok(&[
+        "train",
+        "--task",
+        "classify",
+        "--data",
+        &s(&dir.join("data.csv")),
+        "--model",
+        &s(&fixture_dir("bert-seqcls")),
+        "--output",
+        &s(&out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--eval-split",
+        "0.25",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(summary["metrics"]["accuracy"].is_f64() && summary["metrics"]["macro_f1"].is_f64());
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["id2label"],
+        serde_json::json!({"0": "neg", "1": "pos"})
+    );
+    let v: Value = serde_json::from_str(&ok(&[
+        "classify",
+        "--model",
+        &s(&out),
+        "--text",
+        "great fun",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v[0].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn train_lora_writes_a_peft_adapter_the_cli_loads() {
+    let dir = scratch("lora");
+    std::fs::write(
+        dir.join("data.csv"),
+        format!("label,text\n{}", TOY.repeat(4)),
+    )
+    .unwrap();
+    let out = dir.join("adapter");
+    ok(&[
+        "train",
+        "--task",
+        "classify",
+        "--data",
+        &s(&dir.join("data.csv")),
+        "--model",
+        &s(&fixture_dir("bert-seqcls")),
+        "--output",
+        &s(&out),
+        "--train",
+        "lora",
+        "--lora-rank",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    ]);
+    for f in [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "config.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let v: Value = serde_json::from_str(&ok(&[
+        "classify",
+        "--model",
+        &s(&out),
+        "--text",
+        "so good",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v[0].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn train_ner_on_conll_text() {
+    let dir = scratch("ner");
+    let conll = "EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER\n\nBRUSSELS B-LOC\n1996-08-22 O\n\n".repeat(6);
+    std::fs::write(dir.join("train.txt"), &conll).unwrap();
+    let summary: Value = serde_json::from_str(&ok(&[
+        "train",
+        "--task",
+        "ner",
+        "--data",
+        &s(&dir.join("train.txt")),
+        "--eval-data",
+        &s(&dir.join("train.txt")),
+        "--model",
+        &s(&fixture_dir("distilbert-tokcls")),
+        "--output",
+        &s(&dir.join("out")),
+        "--epochs",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(summary["metrics"]["f1"].is_f64(), "{summary}");
+}
+
+#[test]
+fn new_gpt2_then_lm_training_then_generation() {
+    let dir = scratch("gpt2");
+    let text =
+        "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n"
+            .repeat(30);
+    std::fs::write(dir.join("text.txt"), &text).unwrap();
+    let init = dir.join("init");
+    ok(&[
+        "new-gpt2",
+        "--text",
+        &s(&dir.join("text.txt")),
+        "--vocab-size",
+        "300",
+        "--n-layer",
+        "1",
+        "--n-head",
+        "2",
+        "--n-embd",
+        "16",
+        "--n-positions",
+        "64",
+        "--output",
+        &s(&init),
+    ]);
+    let trained = dir.join("trained");
+    let summary: Value = serde_json::from_str(&ok(&[
+        "train",
+        "--task",
+        "lm",
+        "--data",
+        &s(&dir.join("text.txt")),
+        "--model",
+        &s(&init),
+        "--output",
+        &s(&trained),
+        "--max-length",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--lr",
+        "3e-3",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        summary["metrics"]["perplexity"].as_f64().unwrap() < 300.0,
+        "{summary}"
+    );
+    let v: Value = serde_json::from_str(&ok(&[
+        "generate",
+        "--model",
+        &s(&trained),
+        "--prompt",
+        "To be",
+        "--max-new-tokens",
+        "5",
+        "--greedy",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v[0]["new_token_ids"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn convert_to_f16_keeps_outputs_close() {
+    let dir = scratch("f16");
+    let out = dir.join("f16");
+    ok(&[
+        "convert",
+        "--model",
+        &s(&fixture_dir("bert-seqcls")),
+        "--output",
+        &s(&out),
+        "--dtype",
+        "f16",
+    ]);
+    let size = |p: &Path| {
+        std::fs::metadata(p.join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        size(&out) * 10 < size(&fixture_dir("bert-seqcls")) * 6,
+        "about half the bytes"
+    );
+    let a: Value = serde_json::from_str(&ok(&[
+        "classify",
+        "--model",
+        &s(&fixture_dir("bert-seqcls")),
+        "--text",
+        "I love it!",
+        "--json",
+    ]))
+    .unwrap();
+    let b: Value = serde_json::from_str(&ok(&[
+        "classify",
+        "--model",
+        &s(&out),
+        "--text",
+        "I love it!",
+        "--json",
+    ]))
+    .unwrap();
+    let score = |v: &Value| v[0][0]["score"].as_f64().unwrap();
+    assert_eq!(a[0][0]["label"], b[0][0]["label"]);
+    assert!((score(&a) - score(&b)).abs() < 1e-2);
+}
+
+#[test]
+fn bad_training_input_is_a_one_line_error() {
+    let dir = scratch("bad");
+    std::fs::write(dir.join("bad.csv"), "a,b,c\n1,2,3\n").unwrap();
+    for (args, needle) in [
+        (
+            vec![
+                "train",
+                "--task",
+                "classify",
+                "--data",
+                &s(&dir.join("bad.csv")) as &str,
+            ],
+            "columns",
+        ),
+        (
+            vec!["train", "--task", "classify", "--data", "/no/file.csv"],
+            "/no/file.csv",
+        ),
+        (
+            vec!["train", "--task", "poetry", "--data", "/no/file.csv"],
+            "task",
+        ),
+    ] {
+        let mut args = args;
+        let model = s(&fixture_dir("bert-seqcls"));
+        let output = s(&dir.join("o"));
+        args.extend(["--model", &model, "--output", &output]);
+        let out = duet(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
