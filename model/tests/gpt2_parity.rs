@@ -116,3 +116,97 @@ fn seeded_sampling_is_reproducible_and_seed_dependent() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
+
+fn tiny() -> (duet_model::Model, Vec<u32>) {
+    let model = load("gpt2-tiny");
+    let case = &expected("gpt2-tiny")["greedy"][0];
+    (model, u32s(&case["input_ids"]))
+}
+
+#[test]
+fn streaming_callback_sees_every_token_and_can_stop() {
+    let (model, prompt) = tiny();
+    let gpt2 = model.network.gpt2().unwrap();
+    let mut seen = Vec::new();
+    let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &GenerationConfig::greedy(10), |e| {
+        seen.push(e.id);
+        seen.len() < 4
+    }))
+    .unwrap();
+    assert_eq!(out.finish_reason, duet_model::generation::FinishReason::Cancelled);
+    assert_eq!(out.new_token_ids, seen);
+    assert_eq!(seen.len(), 4);
+    // The streamed pieces add up to the decoded continuation.
+    let mut text = String::new();
+    let full = block_on(generate(gpt2, &model.tokenizer, &prompt, &GenerationConfig::greedy(24), |e| {
+        text.push_str(&e.text);
+        true
+    }))
+    .unwrap();
+    let cont = model.tokenizer.decode(&full.new_token_ids, false).unwrap();
+    assert_eq!(text, cont.trim_end_matches('\u{FFFD}'));
+}
+
+#[test]
+fn eos_and_stop_strings_end_generation() {
+    let (model, prompt) = tiny();
+    let gpt2 = model.network.gpt2().unwrap();
+    let want = u32s(&expected("gpt2-tiny")["greedy"][0]["new_token_ids"]);
+    // Declare the 3rd greedy token the end of sequence: generation stops right after it.
+    let cfg = GenerationConfig { eos_token_id: Some(want[2]), ..GenerationConfig::greedy(24) };
+    let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &cfg, |_| true)).unwrap();
+    let first = want.iter().position(|&t| t == want[2]).unwrap();
+    assert_eq!(out.new_token_ids, want[..=first]);
+    assert_eq!(out.finish_reason, duet_model::generation::FinishReason::Eos);
+    // A stop string made of the continuation's text so far stops there too.
+    let piece = model.tokenizer.decode(&want[..3], false).unwrap();
+    let stop: String = piece.chars().filter(|c| *c != '\u{FFFD}').collect();
+    assert!(!stop.is_empty(), "the fixture's first tokens decode to text");
+    let cfg = GenerationConfig { stop_strings: vec![stop.clone()], ..GenerationConfig::greedy(24) };
+    let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &cfg, |_| true)).unwrap();
+    assert_eq!(out.finish_reason, duet_model::generation::FinishReason::StopString);
+    assert!(out.new_token_ids.len() <= 3);
+    assert!(model.tokenizer.decode(&out.new_token_ids, false).unwrap().contains(&stop));
+}
+
+#[test]
+fn top_next_token_probabilities_are_the_models_softmax() {
+    let model = load("gpt2-tiny");
+    let gpt2 = model.network.gpt2().unwrap();
+    let case = &expected("gpt2-tiny")["processors"][0];
+    let ids = u32s(&case["input_ids"]);
+    let want = softmax(&f32s(&case["raw_logits"]));
+    let mut first = None;
+    let cfg = GenerationConfig { top_probs: 5, ..GenerationConfig::greedy(1) };
+    block_on(generate(gpt2, &model.tokenizer, &ids, &cfg, |e| {
+        first = Some(e.top.clone());
+        true
+    }))
+    .unwrap();
+    let top = first.unwrap();
+    assert_eq!(top.len(), 5);
+    for w in top.windows(2) {
+        assert!(w[0].prob >= w[1].prob);
+    }
+    for t in &top {
+        assert!((t.prob - want[t.id as usize]).abs() < 1e-5, "{t:?}");
+        assert_eq!(t.token, model.tokenizer.decode(&[t.id], false).unwrap());
+    }
+    let best = want.iter().cloned().fold(0.0f32, f32::max);
+    assert!((top[0].prob - best).abs() < 1e-6);
+}
+
+#[test]
+fn long_prompts_error_or_truncate_from_the_left() {
+    let (model, _) = tiny();
+    let gpt2 = model.network.gpt2().unwrap();
+    let n = gpt2.n_positions();
+    let prompt: Vec<u32> = (0..n as u32 + 10).map(|i| 5 + i % 50).collect();
+    let err = block_on(generate(gpt2, &model.tokenizer, &prompt, &GenerationConfig::greedy(4), |_| true)).unwrap_err();
+    assert!(matches!(err, duet_model::DuetError::TooLong { .. }), "{err}");
+    let cfg = GenerationConfig { overflow: duet_model::generation::Overflow::TruncateLeft, ..GenerationConfig::greedy(4) };
+    let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &cfg, |_| true)).unwrap();
+    assert_eq!(out.new_token_ids.len(), 4);
+    assert_eq!(out.prompt_ids, prompt[prompt.len() - (n - 4)..]);
+    assert_eq!(out.truncated, prompt.len() - (n - 4));
+}
