@@ -286,7 +286,7 @@ const DEFAULTS_RECIPE: &[&[&str]] = &[
         "--lora-targets",
         "query,key,value,dense",
         "--epochs",
-        "2",
+        "1",
         "--batch-size",
         "32",
         "--lr",
