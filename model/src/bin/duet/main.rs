@@ -381,9 +381,11 @@ fn run(cli: Cli) -> Result<(), DuetError> {
         Command::Train(args) => train::train(*args)?,
         Command::NewGpt2(args) => train::new_gpt2(args)?,
         Command::Convert(args) => train::convert(args)?,
-        Command::Eval { shared, batch_size } => {
-            print_json(&train::eval_defaults(&models_dir(), &shared, batch_size)?)
-        }
+        Command::Eval { shared, batch_size } => print_json(&block_on(defaults::evaluate(
+            &models_dir(),
+            &shared,
+            batch_size,
+        ))?),
     }
     Ok(())
 }
