@@ -128,20 +128,35 @@ fn streaming_callback_sees_every_token_and_can_stop() {
     let (model, prompt) = tiny();
     let gpt2 = model.network.gpt2().unwrap();
     let mut seen = Vec::new();
-    let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &GenerationConfig::greedy(10), |e| {
-        seen.push(e.id);
-        seen.len() < 4
-    }))
+    let out = block_on(generate(
+        gpt2,
+        &model.tokenizer,
+        &prompt,
+        &GenerationConfig::greedy(10),
+        |e| {
+            seen.push(e.id);
+            seen.len() < 4
+        },
+    ))
     .unwrap();
-    assert_eq!(out.finish_reason, duet_model::generation::FinishReason::Cancelled);
+    assert_eq!(
+        out.finish_reason,
+        duet_model::generation::FinishReason::Cancelled
+    );
     assert_eq!(out.new_token_ids, seen);
     assert_eq!(seen.len(), 4);
     // The streamed pieces add up to the decoded continuation.
     let mut text = String::new();
-    let full = block_on(generate(gpt2, &model.tokenizer, &prompt, &GenerationConfig::greedy(24), |e| {
-        text.push_str(&e.text);
-        true
-    }))
+    let full = block_on(generate(
+        gpt2,
+        &model.tokenizer,
+        &prompt,
+        &GenerationConfig::greedy(24),
+        |e| {
+            text.push_str(&e.text);
+            true
+        },
+    ))
     .unwrap();
     let cont = model.tokenizer.decode(&full.new_token_ids, false).unwrap();
     assert_eq!(text, cont.trim_end_matches('\u{FFFD}'));
@@ -153,7 +168,10 @@ fn eos_and_stop_strings_end_generation() {
     let gpt2 = model.network.gpt2().unwrap();
     let want = u32s(&expected("gpt2-tiny")["greedy"][0]["new_token_ids"]);
     // Declare the 3rd greedy token the end of sequence: generation stops right after it.
-    let cfg = GenerationConfig { eos_token_id: Some(want[2]), ..GenerationConfig::greedy(24) };
+    let cfg = GenerationConfig {
+        eos_token_id: Some(want[2]),
+        ..GenerationConfig::greedy(24)
+    };
     let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &cfg, |_| true)).unwrap();
     let first = want.iter().position(|&t| t == want[2]).unwrap();
     assert_eq!(out.new_token_ids, want[..=first]);
@@ -161,12 +179,25 @@ fn eos_and_stop_strings_end_generation() {
     // A stop string made of the continuation's text so far stops there too.
     let piece = model.tokenizer.decode(&want[..3], false).unwrap();
     let stop: String = piece.chars().filter(|c| *c != '\u{FFFD}').collect();
-    assert!(!stop.is_empty(), "the fixture's first tokens decode to text");
-    let cfg = GenerationConfig { stop_strings: vec![stop.clone()], ..GenerationConfig::greedy(24) };
+    assert!(
+        !stop.is_empty(),
+        "the fixture's first tokens decode to text"
+    );
+    let cfg = GenerationConfig {
+        stop_strings: vec![stop.clone()],
+        ..GenerationConfig::greedy(24)
+    };
     let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &cfg, |_| true)).unwrap();
-    assert_eq!(out.finish_reason, duet_model::generation::FinishReason::StopString);
+    assert_eq!(
+        out.finish_reason,
+        duet_model::generation::FinishReason::StopString
+    );
     assert!(out.new_token_ids.len() <= 3);
-    assert!(model.tokenizer.decode(&out.new_token_ids, false).unwrap().contains(&stop));
+    assert!(model
+        .tokenizer
+        .decode(&out.new_token_ids, false)
+        .unwrap()
+        .contains(&stop));
 }
 
 #[test]
@@ -177,7 +208,10 @@ fn top_next_token_probabilities_are_the_models_softmax() {
     let ids = u32s(&case["input_ids"]);
     let want = softmax(&f32s(&case["raw_logits"]));
     let mut first = None;
-    let cfg = GenerationConfig { top_probs: 5, ..GenerationConfig::greedy(1) };
+    let cfg = GenerationConfig {
+        top_probs: 5,
+        ..GenerationConfig::greedy(1)
+    };
     block_on(generate(gpt2, &model.tokenizer, &ids, &cfg, |e| {
         first = Some(e.top.clone());
         true
@@ -202,9 +236,22 @@ fn long_prompts_error_or_truncate_from_the_left() {
     let gpt2 = model.network.gpt2().unwrap();
     let n = gpt2.n_positions();
     let prompt: Vec<u32> = (0..n as u32 + 10).map(|i| 5 + i % 50).collect();
-    let err = block_on(generate(gpt2, &model.tokenizer, &prompt, &GenerationConfig::greedy(4), |_| true)).unwrap_err();
-    assert!(matches!(err, duet_model::DuetError::TooLong { .. }), "{err}");
-    let cfg = GenerationConfig { overflow: duet_model::generation::Overflow::TruncateLeft, ..GenerationConfig::greedy(4) };
+    let err = block_on(generate(
+        gpt2,
+        &model.tokenizer,
+        &prompt,
+        &GenerationConfig::greedy(4),
+        |_| true,
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(err, duet_model::DuetError::TooLong { .. }),
+        "{err}"
+    );
+    let cfg = GenerationConfig {
+        overflow: duet_model::generation::Overflow::TruncateLeft,
+        ..GenerationConfig::greedy(4)
+    };
     let out = block_on(generate(gpt2, &model.tokenizer, &prompt, &cfg, |_| true)).unwrap();
     assert_eq!(out.new_token_ids.len(), 4);
     assert_eq!(out.prompt_ids, prompt[prompt.len() - (n - 4)..]);
