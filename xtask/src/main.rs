@@ -118,7 +118,50 @@ fn test() {
             "wgpu",
         ],
     );
-    run("tests", "cargo", &["test", "--workspace"]);
+    tests();
+}
+
+/// `cargo test --workspace`, echoed, then one closing line totalling every test binary's
+/// `test result:` (cargo's own last line is that of whichever binary ran last).
+fn tests() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    eprintln!("\n==> tests: cargo test --workspace");
+    let mut child = Command::new("cargo")
+        .args(["test", "--workspace"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            eprintln!("xtask: cannot run cargo: {e}");
+            exit(1)
+        });
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line.unwrap_or_default();
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)?
+                            .split_whitespace()
+                            .last()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .unwrap_or(0)
+            };
+            passed += count(" passed");
+            failed += count(" failed");
+        }
+    }
+    let status = child.wait().expect("cargo test ran");
+    println!("{passed} passed, {failed} failed");
+    if !status.success() {
+        exit(status.code().unwrap_or(1));
+    }
 }
 
 const BENCH_MODELS: &[&str] = &[
