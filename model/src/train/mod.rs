@@ -453,24 +453,18 @@ pub async fn train(
                 && !eval_set.is_empty()
                 && step < total
             {
-                let snapshot = Model {
-                    network: trainer.snapshot(&model.device),
-                    ..model.clone()
-                };
-                let m = evaluate(&snapshot, prepared, eval_set, cfg.batch_size).await?;
-                if !on_event(&TrainEvent::Eval { step, metrics: m }) {
+                let metrics =
+                    evaluate_snapshot(&trainer, &model, prepared, eval_set, cfg.batch_size).await?;
+                if !on_event(&TrainEvent::Eval { step, metrics }) {
                     cancelled = true;
                     break 'epochs;
                 }
             }
         }
         if cfg.eval_every == 0 && !eval_set.is_empty() && epoch + 1 < cfg.epochs && step < total {
-            let snapshot = Model {
-                network: trainer.snapshot(&model.device),
-                ..model.clone()
-            };
-            let m = evaluate(&snapshot, prepared, eval_set, cfg.batch_size).await?;
-            if !on_event(&TrainEvent::Eval { step, metrics: m }) {
+            let metrics =
+                evaluate_snapshot(&trainer, &model, prepared, eval_set, cfg.batch_size).await?;
+            if !on_event(&TrainEvent::Eval { step, metrics }) {
                 cancelled = true;
                 break;
             }
@@ -496,6 +490,21 @@ pub async fn train(
         final_loss: last_loss,
         metrics,
     })
+}
+
+/// Held-out metrics of the network as it is mid-run (dropout off, on the inference device).
+async fn evaluate_snapshot(
+    trainer: &Trainer,
+    model: &Model,
+    prepared: &Prepared,
+    eval_set: &[Example],
+    batch_size: usize,
+) -> Result<Metrics> {
+    let snapshot = Model {
+        network: trainer.snapshot(&model.device),
+        ..model.clone()
+    };
+    evaluate(&snapshot, prepared, eval_set, batch_size).await
 }
 
 /// The epoch's batches from the shuffled `order`. With `group_by_length`, windows of 50 batches
