@@ -92,3 +92,27 @@ pub async fn bench_classify(
         sentences_per_s: n as f64 / (now() - t0).max(1e-9),
     })
 }
+
+/// Tags [`SENTENCES`] `rounds` times, one text per call as the Entities page sends them.
+pub async fn bench_ner(
+    model: &Model,
+    rounds: usize,
+    now: impl Fn() -> f64,
+) -> Result<ClassifyBench> {
+    use crate::pipelines::ner::{ner, NerOptions};
+    let texts: Vec<String> = SENTENCES.iter().map(|s| s.to_string()).collect();
+    ner(model, &texts[..1], NerOptions::default()).await?; // warm-up
+    let t0 = now();
+    let mut n = 0;
+    for _ in 0..rounds {
+        for t in &texts {
+            ner(model, std::slice::from_ref(t), NerOptions::default()).await?;
+            n += 1;
+        }
+    }
+    Ok(ClassifyBench {
+        sentences: n,
+        batch_size: 1,
+        sentences_per_s: n as f64 / (now() - t0).max(1e-9),
+    })
+}

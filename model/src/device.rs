@@ -12,3 +12,24 @@ pub fn cpu() -> burn::tensor::Device {
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
+
+/// A future that hands control back to the host's event loop.
+pub type Yielder = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+thread_local! {
+    static YIELDER: std::cell::Cell<Option<Yielder>> = const { std::cell::Cell::new(None) };
+}
+
+/// Installs how long-running loops (generation, training, evaluation) yield between steps. In a
+/// browser worker the app installs a macrotask yield, so "Stop" messages are handled even on the
+/// CPU backend, whose reads complete without ever returning to the event loop.
+pub fn set_yielder(yielder: Yielder) {
+    YIELDER.with(|y| y.set(Some(yielder)));
+}
+
+/// Yields to the host once (a no-op until `set_yielder` was called).
+pub async fn yield_now() {
+    if let Some(y) = YIELDER.with(|y| y.get()) {
+        y().await;
+    }
+}

@@ -13,6 +13,7 @@ pub mod models;
 pub mod network;
 pub mod nn;
 pub mod pipelines;
+pub mod selftest;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

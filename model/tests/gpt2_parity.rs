@@ -257,3 +257,30 @@ fn long_prompts_error_or_truncate_from_the_left() {
     assert_eq!(out.prompt_ids, prompt[prompt.len() - (n - 4)..]);
     assert_eq!(out.truncated, prompt.len() - (n - 4));
 }
+
+#[test]
+fn scored_tokens_are_the_softmax_of_their_left_context() {
+    use duet_model::pipelines::text_generation::score_tokens;
+    let model = load("gpt2-tiny");
+    let case = &expected("gpt2-tiny")["logits"][0];
+    let text = case["text"].as_str().unwrap();
+    let ids = u32s(&case["input_ids"]);
+    let logits = f32s(&case["logits"]);
+    let v = logits.len() / ids.len();
+    let scored = block_on(score_tokens(&model, text, 3)).unwrap();
+    assert_eq!(scored.len(), ids.len());
+    assert!(scored[0].prob.is_none() && scored[0].top.is_empty());
+    for i in 1..ids.len() {
+        let want = softmax(&logits[(i - 1) * v..i * v]);
+        let got = scored[i].prob.unwrap();
+        assert!((got - want[ids[i] as usize]).abs() < 1e-5, "position {i}");
+        assert_eq!(scored[i].id, ids[i]);
+        assert_eq!(scored[i].top.len(), 3);
+        let best = want.iter().cloned().fold(0.0f32, f32::max);
+        assert!((scored[i].top[0].prob - best).abs() < 1e-5);
+    }
+    assert!(matches!(
+        block_on(score_tokens(&model, "  ", 3)),
+        Err(duet_model::DuetError::EmptyInput(_))
+    ));
+}

@@ -1,6 +1,8 @@
 //! `cargo xtask <task>`: the project's scripted tasks, in Rust rather than shell.
 //!
-//! - `test`      every check CI runs: fmt, clippy, the wasm32 build of the engine, all tests
+//! - `serve`     build the browser app and serve it on the embedded defaults
+//! - `test`      every check CI runs: fmt, clippy (native and wasm32), native tests, the app's
+//!               build and its end-to-end tests in headless Chromium on WebGPU
 //! - `bench`     engine throughput next to PyTorch's on the same checkpoints
 //! - `fixtures`  regenerate the reference fixtures with the pinned Python environment
 //! - `defaults`  retrain the embedded default models (the recipe their model cards cite)
@@ -8,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
-fn root() -> PathBuf {
+mod web;
+
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -16,7 +20,7 @@ fn root() -> PathBuf {
 }
 
 /// Runs a command from the repository root, exiting with its status on failure.
-fn run(title: &str, program: &str, args: &[&str]) {
+pub(crate) fn run(title: &str, program: &str, args: &[&str]) {
     eprintln!("\n==> {title}: {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
@@ -83,13 +87,7 @@ fn ensure_python_env() -> PathBuf {
 }
 
 fn test() {
-    if Command::new("rustup").arg("--version").output().is_ok() {
-        run(
-            "wasm target",
-            "rustup",
-            &["target", "add", "wasm32-unknown-unknown"],
-        );
-    }
+    web::ensure_build_tools();
     run("format", "cargo", &["fmt", "--all", "--", "--check"]);
     run(
         "clippy",
@@ -103,27 +101,37 @@ fn test() {
             "warnings",
         ],
     );
+    // The app's page and worker code exist only for wasm32: lint them there.
     run(
-        "engine builds for the browser",
+        "clippy (browser)",
         "cargo",
         &[
-            "check",
+            "clippy",
             "-p",
-            "duet-model",
-            "--lib",
+            "duet-app",
             "--target",
             "wasm32-unknown-unknown",
-            "--no-default-features",
-            "--features",
-            "wgpu",
+            "--",
+            "-D",
+            "warnings",
         ],
     );
-    tests();
+    let (passed, failed, ok) = tests();
+    web::build_app();
+    let (web_passed, web_failed) = web::browser_tests();
+    println!(
+        "{} passed, {} failed",
+        passed + web_passed,
+        failed + web_failed
+    );
+    if !ok || web_failed > 0 {
+        exit(1);
+    }
 }
 
 /// `cargo test --workspace`, echoed, then one closing line totalling every test binary's
 /// `test result:` (cargo's own last line is that of whichever binary ran last).
-fn tests() {
+fn tests() -> (u64, u64, bool) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     eprintln!("\n==> tests: cargo test --workspace");
@@ -158,10 +166,8 @@ fn tests() {
         }
     }
     let status = child.wait().expect("cargo test ran");
-    println!("{passed} passed, {failed} failed");
-    if !status.success() {
-        exit(status.code().unwrap_or(1));
-    }
+    println!("native: {passed} passed, {failed} failed");
+    (passed, failed, status.success())
 }
 
 const BENCH_MODELS: &[&str] = &[
@@ -401,11 +407,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("serve") => web::serve(),
         Some("bench") => bench(&args[1..]),
         Some("fixtures") => fixtures(),
         Some("defaults") => defaults(),
         _ => {
-            eprintln!("usage: cargo xtask <test | bench [MODEL_DIR...] | fixtures | defaults>");
+            eprintln!(
+                "usage: cargo xtask <serve | test | bench [MODEL_DIR...] | fixtures | defaults>"
+            );
             exit(2)
         }
     }

@@ -187,6 +187,7 @@ pub async fn generate(
     let mut finish = FinishReason::Length;
     let mut pending: Vec<u32> = prompt.clone();
     while new_ids.len() < cfg.max_new_tokens {
+        crate::device::yield_now().await;
         if all.len() >= context {
             finish = FinishReason::ContextFull;
             break;

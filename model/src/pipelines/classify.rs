@@ -1,6 +1,6 @@
 //! text-classification: every label with its score, best first (`top_k=None` in HF).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ScoreFunction;
 use crate::error::Result;
@@ -8,7 +8,7 @@ use crate::network::{read_f32, EncoderBatch};
 use crate::pipelines::encode_all;
 use crate::Model;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LabelScore {
     pub label: String,
     pub score: f32,

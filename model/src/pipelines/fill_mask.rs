@@ -1,6 +1,6 @@
 //! fill-mask: the top-k tokens for the `[MASK]` with scores and the completed sentence.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{DuetError, Result};
 use crate::generation::processors::{softmax, top_n};
@@ -8,7 +8,7 @@ use crate::network::{read_f32, EncoderBatch};
 use crate::pipelines::encode_all;
 use crate::Model;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MaskFill {
     pub score: f32,
     pub token: u32,

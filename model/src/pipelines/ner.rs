@@ -3,7 +3,7 @@
 //! (`group_entities`), dropping `O`, and, for texts longer than the model, overlapping windows
 //! merged by `aggregate_overlapping_entities`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{DuetError, Result};
 use crate::generation::processors::{argmax, softmax};
@@ -40,7 +40,7 @@ impl std::str::FromStr for Aggregation {
 
 /// An entity as the HF pipeline returns it: `entity` + `index` without aggregation,
 /// `entity_group` with it. `start`/`end` are char offsets into the text.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entity: Option<String>,

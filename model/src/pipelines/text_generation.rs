@@ -31,3 +31,68 @@ pub fn eos_id(model: &Model) -> Option<u32> {
     }
     .or_else(|| model.tokenizer.token_to_id("<|endoftext|>"))
 }
+
+/// One token of a scored text: how likely GPT found it given only the tokens to its left.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScoredToken {
+    pub id: u32,
+    /// The token as text (decoded, so `Ġ`-style byte markers become spaces).
+    pub token: String,
+    /// `p(token | tokens before it)`; `None` for the first token, which has no left context.
+    pub prob: Option<f32>,
+    /// The model's most likely tokens at this position, from the left context alone.
+    pub top: Vec<crate::generation::TokenProb>,
+}
+
+/// Scores every token of `text` in one forward pass (the causal mask makes each position see
+/// only its left): the teaching view of "autoregressive". One read-back for the whole text.
+pub async fn score_tokens(model: &Model, text: &str, top: usize) -> Result<Vec<ScoredToken>> {
+    use crate::generation::processors::{softmax, top_n};
+    use burn::tensor::{Int, Tensor, TensorData};
+    if text.trim().is_empty() {
+        return Err(DuetError::EmptyInput("the text is empty".into()));
+    }
+    let gpt2 = model.network.gpt2()?;
+    let enc = model.tokenizer.encode(text, true)?;
+    let max = gpt2.n_positions();
+    if enc.len() > max {
+        return Err(DuetError::TooLong {
+            tokens: enc.len(),
+            max,
+        });
+    }
+    let ids: Vec<i64> = enc.ids.iter().map(|&i| i as i64).collect();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, enc.len()]), &model.device);
+    let logits = gpt2.forward(input); // [1, T, V]
+    let v = logits.dims()[2];
+    let flat = crate::network::read_f32(logits).await?;
+    let name = |id: u32| model.tokenizer.decode(&[id], false).unwrap_or_default();
+    Ok(enc
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            // Position i is predicted by the logits at i - 1.
+            let (prob, top) = if i == 0 {
+                (None, Vec::new())
+            } else {
+                let probs = softmax(&flat[(i - 1) * v..i * v]);
+                let best = top_n(&probs, top)
+                    .into_iter()
+                    .map(|(t, p)| crate::generation::TokenProb {
+                        id: t as u32,
+                        token: name(t as u32),
+                        prob: p,
+                    })
+                    .collect();
+                (Some(probs[id as usize]), best)
+            };
+            ScoredToken {
+                id,
+                token: name(id),
+                prob,
+                top,
+            }
+        })
+        .collect())
+}

@@ -15,7 +15,7 @@ use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{DuetError, Result};
 use crate::generation::processors::argmax;
@@ -85,7 +85,7 @@ impl Default for TrainConfig {
 }
 
 /// Held-out metrics; which ones are present depends on the task.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Metrics {
     pub loss: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,6 +323,7 @@ pub async fn evaluate(
     let (mut pred_tags, mut gold_tags): (Vec<Vec<String>>, Vec<Vec<String>>) =
         (Vec::new(), Vec::new());
     for chunk in examples.chunks(batch_size.max(1)) {
+        crate::device::yield_now().await;
         let refs: Vec<&Example> = chunk.iter().collect();
         let loss = read_f32(task_loss(net, task, &refs, pad, device)?).await?[0] as f64;
         let n = match task {
@@ -429,6 +430,7 @@ pub async fn train(
             if step >= total {
                 break 'epochs;
             }
+            crate::device::yield_now().await;
             let batch: Vec<&Example> = idx.iter().map(|&i| &train_set[i]).collect();
             let lr = trainer.learning_rate();
             last_loss = trainer.step(&batch).await?;

@@ -1,0 +1,421 @@
+//! The messages between the page and the engine worker. Both sides serialise these as JSON
+//! strings; local files travel beside the JSON as `File` objects (see `worker::files`).
+//! Every request carries an id; every reply names the request it belongs to.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the loaded models sit: one per page, so each page keeps its own.
+pub const SLOTS: [&str; 4] = ["generate", "classify", "ner", "fill-mask"];
+
+/// The embedded defaults (folders under `public/models/`).
+pub const DEFAULT_MODELS: [&str; 4] = [
+    duet_model::defaults::GPT2,
+    duet_model::defaults::SENTIMENT,
+    duet_model::defaults::NER,
+    duet_model::defaults::ENCODER,
+];
+
+/// Where a model's files come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// One of the models shipped in `public/models/` (served at `./models/<name>/`).
+    Default { name: String },
+    /// A Hugging Face repo id such as `gpt2` or `dslim/bert-base-NER`, resolved to the Hub's
+    /// file URLs under `endpoint` (the Hub itself unless a mirror is set).
+    Hub {
+        repo: String,
+        revision: String,
+        endpoint: String,
+    },
+    /// Any folder URL holding `config.json`, `model.safetensors` and a tokenizer.
+    Url { base: String },
+    /// Files the user picked or dropped (they travel with the message).
+    Files { names: Vec<String> },
+    /// The model the Fine-tune page just trained.
+    Trained,
+}
+
+impl Source {
+    /// The folder URL the files are fetched from (none for local files or trained models).
+    pub fn base_url(&self) -> Option<String> {
+        let slash = |s: &str| {
+            if s.ends_with('/') {
+                s.to_string()
+            } else {
+                format!("{s}/")
+            }
+        };
+        match self {
+            Source::Default { name } => Some(format!("./models/{name}/")),
+            Source::Hub {
+                repo,
+                revision,
+                endpoint,
+            } => Some(hub_base(endpoint, repo, revision)),
+            Source::Url { base } => Some(slash(base.trim())),
+            Source::Files { .. } | Source::Trained => None,
+        }
+    }
+
+    /// A short name for the UI.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Default { name } => name.clone(),
+            Source::Hub { repo, .. } => repo.clone(),
+            Source::Url { base } => base.clone(),
+            Source::Files { names } => format!("{} local file(s)", names.len()),
+            Source::Trained => "fine-tuned model".into(),
+        }
+    }
+}
+
+/// The Hub's file URL prefix for a repo: `{endpoint}/{repo}/resolve/{revision}/`.
+pub fn hub_base(endpoint: &str, repo: &str, revision: &str) -> String {
+    let endpoint = endpoint.trim().trim_end_matches('/');
+    let endpoint = if endpoint.is_empty() {
+        "https://huggingface.co"
+    } else {
+        endpoint
+    };
+    let revision = if revision.trim().is_empty() {
+        "main"
+    } else {
+        revision.trim()
+    };
+    format!(
+        "{endpoint}/{}/resolve/{revision}/",
+        repo.trim().trim_matches('/')
+    )
+}
+
+/// Checks a repo id the way the Hub names them: `name` or `owner/name`, of letters, digits,
+/// `-`, `_` and `.`.
+pub fn valid_repo_id(repo: &str) -> bool {
+    let parts: Vec<&str> = repo.trim().split('/').collect();
+    !repo.trim().is_empty()
+        && parts.len() <= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateParams {
+    pub prompt: String,
+    pub max_new_tokens: usize,
+    pub do_sample: bool,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub repetition_penalty: f32,
+    pub seed: u64,
+    /// How many of the most likely next tokens to report per step.
+    pub top_probs: usize,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        Self {
+            prompt: String::new(),
+            max_new_tokens: 40,
+            do_sample: true,
+            temperature: 0.8,
+            top_k: 50,
+            top_p: 0.95,
+            repetition_penalty: 1.0,
+            seed: 42,
+            top_probs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainParams {
+    /// `classify`, `ner` or `lm`.
+    pub task: String,
+    /// The examples as pasted or uploaded (TSV/CSV, CoNLL, or plain text).
+    pub data: String,
+    /// `head`, `top:N`, `all` or `lora`.
+    pub trainable: String,
+    pub lora_rank: usize,
+    pub epochs: usize,
+    pub max_steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Fraction of the data held out for evaluation.
+    pub eval_fraction: f64,
+    pub seed: u64,
+}
+
+/// What the page asks of the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Start the compute device (WebGPU, else the CPU) and report which one it is.
+    Init {
+        prefer_cpu: bool,
+    },
+    Load {
+        slot: String,
+        source: Source,
+    },
+    /// Stop whatever runs for request `target` (a download, a generation, a training run).
+    Cancel {
+        target: u32,
+    },
+    Generate {
+        slot: String,
+        params: GenerateParams,
+    },
+    Classify {
+        slot: String,
+        text: String,
+    },
+    Ner {
+        slot: String,
+        text: String,
+        aggregation: String,
+    },
+    FillMask {
+        slot: String,
+        text: String,
+        top_k: usize,
+    },
+    /// Per-token view of one sentence for the Compare page.
+    Compare {
+        text: String,
+    },
+    Train {
+        base: Source,
+        params: TrainParams,
+    },
+    /// The last trained model as files (`full` checkpoint or LoRA `adapter`).
+    Export {
+        kind: String,
+    },
+    CachedModels,
+    DeleteCached {
+        base: String,
+    },
+    Bench,
+    /// Run the engine's parity checks (the committed fixtures, served at `./fixtures/`).
+    SelfTest,
+}
+
+/// Shown under the model picker once a model is in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub label: String,
+    pub architecture: String,
+    pub task: String,
+    pub parameters: usize,
+    pub labels: Vec<String>,
+    pub max_positions: usize,
+    pub has_mask_token: bool,
+    /// Bytes fetched over the network (0 when everything came from the cache).
+    pub downloaded: u64,
+    pub from_cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub token: String,
+    pub id: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub token: String,
+    pub prob: f32,
+}
+
+/// One position of the Compare page: what GPT predicted there from the left context, and what
+/// BERT tagged it as seeing both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparePosition {
+    pub token: String,
+    /// GPT's probability of this token given the tokens before it (None for the first).
+    pub gpt_prob: Option<f32>,
+    pub gpt_top: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedModel {
+    pub base: String,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownloadFile {
+    pub name: String,
+    /// Base64 is avoided: bytes travel as a JSON array only for small files; the worker sends
+    /// large ones as Blob URLs it creates itself.
+    pub url: String,
+    pub bytes: u64,
+}
+
+/// What the worker says back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    Ready {
+        backend: String,
+        note: String,
+    },
+    /// Bytes of one file so far (`total` 0 when the server gave no length).
+    Progress {
+        file: String,
+        loaded: u64,
+        total: u64,
+    },
+    Loaded {
+        info: ModelInfo,
+    },
+    PromptTokens {
+        tokens: Vec<TokenView>,
+    },
+    Token {
+        index: usize,
+        text: String,
+        token: String,
+        top: Vec<Candidate>,
+        tokens_per_s: f64,
+    },
+    Generated {
+        text: String,
+        finish_reason: String,
+        new_tokens: usize,
+        tokens_per_s: f64,
+    },
+    /// HF `text-classification` output: labels with scores, best first.
+    Labels {
+        labels: Vec<duet_model::pipelines::classify::LabelScore>,
+    },
+    /// HF `token-classification` output; `start`/`end` are char offsets into the text.
+    Entities {
+        entities: Vec<duet_model::pipelines::ner::Entity>,
+    },
+    Fills {
+        fills: Vec<duet_model::pipelines::fill_mask::MaskFill>,
+    },
+    Compared {
+        positions: Vec<ComparePosition>,
+        gpt_label: String,
+        bert_label: String,
+        sentiment: Vec<duet_model::pipelines::classify::LabelScore>,
+        entities: Vec<duet_model::pipelines::ner::Entity>,
+    },
+    TrainStarted {
+        train_examples: usize,
+        eval_examples: usize,
+        total_steps: usize,
+        labels: Vec<String>,
+    },
+    TrainStep {
+        step: usize,
+        total_steps: usize,
+        loss: f32,
+        examples_per_s: f64,
+        elapsed_s: f64,
+    },
+    TrainEval {
+        step: usize,
+        metrics: duet_model::train::Metrics,
+    },
+    Trained {
+        steps: usize,
+        cancelled: bool,
+        final_loss: f32,
+        metrics: Option<duet_model::train::Metrics>,
+        info: ModelInfo,
+    },
+    Files {
+        files: Vec<DownloadFile>,
+    },
+    Cached {
+        models: Vec<CachedModel>,
+    },
+    BenchResult {
+        lines: Vec<BenchLine>,
+    },
+    Checks {
+        checks: Vec<duet_model::selftest::Check>,
+        /// Fixtures checked so far, and in all (the reply streams one fixture at a time).
+        done: usize,
+        total: usize,
+    },
+    Done,
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchLine {
+    pub model: String,
+    pub what: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+/// A message with its request id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: u32,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_ids_resolve_to_file_urls() {
+        let s = Source::Hub {
+            repo: "dslim/bert-base-NER".into(),
+            revision: String::new(),
+            endpoint: String::new(),
+        };
+        assert_eq!(
+            s.base_url().unwrap(),
+            "https://huggingface.co/dslim/bert-base-NER/resolve/main/"
+        );
+        assert_eq!(
+            hub_base("http://127.0.0.1:9/", "gpt2", "v1"),
+            "http://127.0.0.1:9/gpt2/resolve/v1/"
+        );
+    }
+
+    #[test]
+    fn repo_ids_are_checked() {
+        for ok in ["gpt2", "distilgpt2", "dslim/bert-base-NER", "a.b/c_d-1"] {
+            assert!(valid_repo_id(ok), "{ok}");
+        }
+        for bad in ["", "a/b/c", "/gpt2", "gpt 2", "../x", "https://x"] {
+            assert!(!valid_repo_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_round_trip_as_json() {
+        let r = Envelope {
+            id: 7,
+            body: Request::Load {
+                slot: "ner".into(),
+                source: Source::Default {
+                    name: "minilm-conll03".into(),
+                },
+            },
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Envelope<Request> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.id, 7);
+        assert!(matches!(back.body, Request::Load { slot, .. } if slot == "ner"));
+    }
+}

@@ -1,0 +1,399 @@
+//! Fine-tune: task, base model, data (pasted or uploaded), what to train and how; then a live loss
+//! chart, progress with ETA, held-out metrics and Stop; then use the result on another page or
+//! download it as files.
+
+use duet_model::train::Metrics;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::widgets::{fmt_bytes, ErrorLine, NumberField};
+use super::{engine, shared};
+use crate::protocol::{DownloadFile, Reply, Request, Source, TrainParams};
+
+/// The task's page and slot, and the base model it starts from by default.
+fn task_target(task: &str) -> (&'static str, &'static str, &'static str) {
+    match task {
+        "ner" => ("entities", "ner", duet_model::defaults::ENCODER),
+        "lm" => ("generate", "generate", duet_model::defaults::GPT2),
+        _ => ("classify", "classify", duet_model::defaults::ENCODER),
+    }
+}
+
+fn data_hint(task: &str) -> &'static str {
+    match task {
+        "ner" => "CoNLL: one `token tag` per line, a blank line between sentences.",
+        "lm" => "Plain text: the model learns to continue it.",
+        _ => "TSV or CSV: `text<TAB>label` per line (a header line `sentence label` is fine).",
+    }
+}
+
+/// The loss curve as an SVG polyline, scaled to the losses seen so far.
+fn loss_points(losses: &[(usize, f32)], w: f64, h: f64) -> String {
+    if losses.is_empty() {
+        return String::new();
+    }
+    let max_step = losses.last().map(|l| l.0).unwrap_or(1).max(1) as f64;
+    let (lo, hi) = losses
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), (_, l)| {
+            (lo.min(*l), hi.max(*l))
+        });
+    let span = ((hi - lo) as f64).max(1e-6);
+    losses
+        .iter()
+        .map(|(s, l)| {
+            let x = *s as f64 / max_step * w;
+            let y = h - ((*l - lo) as f64 / span) * (h - 4.0) - 2.0;
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn metrics_rows(m: &Metrics) -> Vec<(&'static str, String)> {
+    let mut rows = vec![("loss", format!("{:.4}", m.loss))];
+    for (name, v) in [
+        ("accuracy", m.accuracy),
+        ("macro F1", m.macro_f1),
+        ("precision", m.precision),
+        ("recall", m.recall),
+        ("F1", m.f1),
+        ("perplexity", m.perplexity),
+    ] {
+        if let Some(v) = v {
+            rows.push((name, format!("{v:.4}")));
+        }
+    }
+    rows
+}
+
+/// Offers each file as a download (one click of an `<a download>` per file).
+fn download_all(files: &[DownloadFile]) {
+    let doc = window().document().expect("document");
+    for f in files {
+        if let Ok(a) = doc.create_element("a") {
+            let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+            a.set_href(&f.url);
+            a.set_download(&f.name);
+            a.click();
+        }
+    }
+}
+
+#[component]
+pub fn FineTunePage() -> impl IntoView {
+    let s = shared();
+    let task = RwSignal::new("classify".to_string());
+    let base = RwSignal::new(String::new());
+    let data = RwSignal::new(String::new());
+    let trainable = RwSignal::new("lora".to_string());
+    let lora_rank = RwSignal::new(8usize);
+    let epochs = RwSignal::new(3usize);
+    let max_steps = RwSignal::new(0usize);
+    let batch = RwSignal::new(8usize);
+    let lr = RwSignal::new(1e-3f64);
+    let eval_fraction = RwSignal::new(0.2f64);
+    let seed = RwSignal::new(42u64);
+    let error = RwSignal::new(String::new());
+    let running: RwSignal<Option<u32>> = RwSignal::new(None);
+    let losses: RwSignal<Vec<(usize, f32)>> = RwSignal::new(Vec::new());
+    let progress = RwSignal::new((0usize, 0usize, 0.0f64, 0.0f64));
+    let evals: RwSignal<Vec<(usize, Metrics)>> = RwSignal::new(Vec::new());
+    let summary = RwSignal::new(String::new());
+    let downloads: RwSignal<Vec<DownloadFile>> = RwSignal::new(Vec::new());
+    let used = RwSignal::new(String::new());
+
+    let start = move || {
+        if running.get_untracked().is_some() {
+            return;
+        }
+        error.set(String::new());
+        losses.set(Vec::new());
+        evals.set(Vec::new());
+        downloads.set(Vec::new());
+        used.set(String::new());
+        summary.set("Preparing…".into());
+        s.trained.set(None);
+        let t = task.get_untracked();
+        let base_src = {
+            let b = base.get_untracked();
+            let b = b.trim();
+            if b.is_empty() {
+                Source::Default {
+                    name: task_target(&t).2.into(),
+                }
+            } else if b.contains("://") || b.starts_with('.') || b.starts_with('/') {
+                Source::Url { base: b.into() }
+            } else if crate::protocol::DEFAULT_MODELS.contains(&b) {
+                Source::Default { name: b.into() }
+            } else {
+                Source::Hub {
+                    repo: b.into(),
+                    revision: "main".into(),
+                    endpoint: s.hub.get_untracked(),
+                }
+            }
+        };
+        let mode = match trainable.get_untracked().as_str() {
+            "top" => "top:2".to_string(),
+            m => m.to_string(),
+        };
+        let params = TrainParams {
+            task: t,
+            data: data.get_untracked(),
+            trainable: mode,
+            lora_rank: lora_rank.get_untracked(),
+            epochs: epochs.get_untracked(),
+            max_steps: max_steps.get_untracked(),
+            batch_size: batch.get_untracked(),
+            learning_rate: lr.get_untracked(),
+            eval_fraction: eval_fraction.get_untracked(),
+            seed: seed.get_untracked(),
+        };
+        let id = engine::send(
+            Request::Train {
+                base: base_src,
+                params,
+            },
+            Vec::new(),
+            move |reply| match reply {
+                Reply::Progress {
+                    file,
+                    loaded,
+                    total,
+                } => summary.set(format!(
+                    "Loading the base model: {file} {} of {}",
+                    fmt_bytes(loaded),
+                    fmt_bytes(total)
+                )),
+                Reply::TrainStarted {
+                    train_examples,
+                    eval_examples,
+                    total_steps,
+                    labels,
+                } => {
+                    progress.set((0, total_steps, 0.0, 0.0));
+                    summary.set(format!(
+                        "Training on {train_examples} examples ({eval_examples} held out) for {total_steps} steps{}",
+                        if labels.is_empty() { String::new() } else { format!("; labels {}", labels.join(", ")) }
+                    ));
+                }
+                Reply::TrainStep {
+                    step,
+                    total_steps,
+                    loss,
+                    examples_per_s,
+                    elapsed_s,
+                } => {
+                    losses.update(|l| l.push((step, loss)));
+                    progress.set((step, total_steps, examples_per_s, elapsed_s));
+                }
+                Reply::TrainEval { step, metrics } => evals.update(|e| e.push((step, metrics))),
+                Reply::Trained {
+                    steps,
+                    cancelled,
+                    final_loss,
+                    info,
+                    ..
+                } => {
+                    running.set(None);
+                    summary.set(format!(
+                        "{} after {steps} steps; last loss {final_loss:.4}.",
+                        if cancelled { "Stopped" } else { "Finished" }
+                    ));
+                    s.trained.set(Some(info));
+                }
+                Reply::Error { message } => {
+                    running.set(None);
+                    summary.set(String::new());
+                    error.set(message);
+                }
+                _ => {}
+            },
+        );
+        running.set(Some(id));
+    };
+
+    let use_result = move || {
+        let (page, slot, _) = task_target(&task.get_untracked());
+        used.set("Loading…".into());
+        engine::send(
+            Request::Load {
+                slot: slot.into(),
+                source: Source::Trained,
+            },
+            Vec::new(),
+            move |reply| match reply {
+                Reply::Loaded { info } => {
+                    s.models.update(|m| {
+                        m.insert(slot.to_string(), info);
+                    });
+                    used.set(format!("The fine-tuned model is now on the {page} page."));
+                }
+                Reply::Error { message } => {
+                    used.set(String::new());
+                    error.set(message);
+                }
+                _ => {}
+            },
+        );
+    };
+    let export = move |kind: &'static str| {
+        error.set(String::new());
+        engine::send(
+            Request::Export { kind: kind.into() },
+            Vec::new(),
+            move |reply| match reply {
+                Reply::Files { files } => {
+                    download_all(&files);
+                    downloads.set(files);
+                }
+                Reply::Error { message } => error.set(message),
+                _ => {}
+            },
+        );
+    };
+    let upload = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        let promise = file.text();
+        wasm_bindgen_futures::spawn_local(async move {
+            match JsFuture::from(promise).await {
+                Ok(text) => data.set(text.as_string().unwrap_or_default()),
+                Err(_) => error.set(format!("cannot read {}", file.name())),
+            }
+        });
+    };
+    let eta = move || {
+        let (step, total, _, elapsed) = progress.get();
+        if step == 0 || step >= total {
+            String::new()
+        } else {
+            format!("ETA {:.0} s", elapsed / step as f64 * (total - step) as f64)
+        }
+    };
+    view! {
+        <p class="explain">
+            "Fine-tuning runs here, in this tab: forward pass, loss, gradients by back-propagation, an \
+             AdamW step — repeated over your examples while a part of the model held out measures how \
+             well it generalises."
+        </p>
+        <fieldset class="controls">
+            <legend>"Task and data"</legend>
+            <label class="field">
+                "Task "
+                <select aria-label="Task" prop:value=move || task.get()
+                    on:change=move |ev| task.set(event_target_value(&ev))>
+                    <option value="classify">"Text classification"</option>
+                    <option value="ner">"Named entities (token classification)"</option>
+                    <option value="lm">"Language model (GPT)"</option>
+                </select>
+            </label>
+            <label class="field">
+                "Base model "
+                <input type="text" aria-label="Base model"
+                    placeholder=move || task_target(&task.get()).2
+                    prop:value=move || base.get()
+                    on:input=move |ev| base.set(event_target_value(&ev)) />
+            </label>
+            <label class="block">
+                "Training data"
+                <textarea aria-label="Training data" rows="8"
+                    placeholder=move || data_hint(&task.get())
+                    prop:value=move || data.get()
+                    on:input=move |ev| data.set(event_target_value(&ev))></textarea>
+            </label>
+            <p class="hint">{move || data_hint(&task.get())}</p>
+            <label class="field">
+                "Upload data (CSV, TSV, CoNLL, text) "
+                <input type="file" aria-label="Upload data" accept=".csv,.tsv,.txt,.conll" on:change=upload />
+            </label>
+        </fieldset>
+        <fieldset class="controls">
+            <legend>"What to train and how"</legend>
+            <label class="field">
+                "Train "
+                <select aria-label="What to train" prop:value=move || trainable.get()
+                    on:change=move |ev| trainable.set(event_target_value(&ev))>
+                    <option value="lora">"LoRA adapters + head"</option>
+                    <option value="head">"Head only"</option>
+                    <option value="top">"Top 2 layers + head"</option>
+                    <option value="all">"All weights"</option>
+                </select>
+            </label>
+            <NumberField label="LoRA rank" value=lora_rank step="1" />
+            <NumberField label="Epochs" value=epochs step="1" />
+            <NumberField label="Max steps (0: no limit)" value=max_steps step="1" />
+            <NumberField label="Batch size" value=batch step="1" />
+            <NumberField label="Learning rate" value=lr step="0.0001" />
+            <NumberField label="Held-out fraction" value=eval_fraction step="0.05" />
+            <NumberField label="Seed" value=seed step="1" />
+        </fieldset>
+        <div class="actions">
+            <button on:click=move |_| start() disabled=move || running.get().is_some() || !s.ready.get()>
+                "Start training"
+            </button>
+            <button disabled=move || running.get().is_none()
+                on:click=move |_| if let Some(id) = running.get_untracked() { engine::cancel(id) }>
+                "Stop training"
+            </button>
+        </div>
+        <ErrorLine error=error />
+        <p class="status" role="status">{move || summary.get()}</p>
+        <div class="progress-row">
+            <progress aria-label="Training progress"
+                max=move || progress.get().1.max(1).to_string()
+                value=move || progress.get().0.to_string()></progress>
+            <span aria-label="Training step">
+                {move || {
+                    let (step, total, rate, _) = progress.get();
+                    if total == 0 { String::new() } else { format!("step {step} / {total} · {rate:.1} examples/s") }
+                }}
+            </span>
+            <span class="eta">{eta}</span>
+        </div>
+        <figure class="chart">
+            <svg viewBox="0 0 400 120" role="img" aria-label="Training loss chart" preserveAspectRatio="none">
+                <polyline fill="none" stroke="currentColor" stroke-width="1.5"
+                    points=move || losses.with(|l| loss_points(l, 400.0, 120.0)) />
+            </svg>
+            <figcaption>
+                {move || losses.with(|l| match (l.first(), l.last()) {
+                    (Some(a), Some(b)) => format!("Loss: {:.4} at step {} → {:.4} at step {}", a.1, a.0, b.1, b.0),
+                    _ => "Loss per step appears here.".to_string(),
+                })}
+            </figcaption>
+        </figure>
+        <table aria-label="Evaluation metrics">
+            <thead><tr><th>"Step"</th><th>"Metric"</th><th>"Value"</th></tr></thead>
+            <tbody>
+                {move || evals.get().into_iter().flat_map(|(step, m)| {
+                    metrics_rows(&m).into_iter().map(move |(name, v)| view! {
+                        <tr><td>{step}</td><td>{name}</td><td>{v}</td></tr>
+                    })
+                }).collect_view()}
+            </tbody>
+        </table>
+        <Show when=move || s.trained.get().is_some()>
+            <div class="actions">
+                <button on:click=move |_| use_result()>
+                    {move || format!("Use it on the {} page", task_target(&task.get()).0)}
+                </button>
+                <button on:click=move |_| export("full")>"Download full checkpoint"</button>
+                <button on:click=move |_| export("adapter") disabled=move || trainable.get() != "lora">
+                    "Download LoRA adapter"
+                </button>
+            </div>
+            <p class="status" role="status">{move || used.get()}</p>
+            <ul class="downloads" aria-label="Downloads">
+                {move || downloads.get().into_iter().map(|f| view! {
+                    <li><a href=f.url.clone() download=f.name.clone()>{f.name.clone()}</a>
+                        {format!(" ({})", fmt_bytes(f.bytes))}</li>
+                }).collect_view()}
+            </ul>
+        </Show>
+    }
+}

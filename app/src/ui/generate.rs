@@ -1,0 +1,232 @@
+//! Generate: a prompt, the sampling controls, the continuation streaming in, Stop, tokens/s; and,
+//! for teaching, the prompt as tokens and each new token's most likely alternatives as bars.
+
+use leptos::prelude::*;
+
+use super::model_picker::ModelPicker;
+use super::widgets::{ErrorLine, NumberField};
+use super::{engine, shared};
+use crate::protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
+
+#[derive(Clone, PartialEq)]
+struct Step {
+    index: usize,
+    token: String,
+    top: Vec<Candidate>,
+}
+
+#[component]
+pub fn GeneratePage() -> impl IntoView {
+    let s = shared();
+    let d = GenerateParams::default();
+    let prompt = RwSignal::new("ROMEO:".to_string());
+    let max_new = RwSignal::new(d.max_new_tokens);
+    let sample = RwSignal::new(d.do_sample);
+    let temperature = RwSignal::new(d.temperature);
+    let top_k = RwSignal::new(d.top_k);
+    let top_p = RwSignal::new(d.top_p);
+    let rep = RwSignal::new(d.repetition_penalty);
+    let seed = RwSignal::new(d.seed);
+    let output = RwSignal::new(String::new());
+    let prompt_tokens: RwSignal<Vec<TokenView>> = RwSignal::new(Vec::new());
+    let steps: RwSignal<Vec<Step>> = RwSignal::new(Vec::new());
+    let rate = RwSignal::new(0.0f64);
+    let status = RwSignal::new(String::new());
+    let error = RwSignal::new(String::new());
+    let running: RwSignal<Option<u32>> = RwSignal::new(None);
+    let selected: RwSignal<Option<usize>> = RwSignal::new(None);
+
+    let start = move || {
+        if running.get_untracked().is_some() {
+            return;
+        }
+        error.set(String::new());
+        output.set(String::new());
+        steps.set(Vec::new());
+        selected.set(None);
+        status.set("Generating…".into());
+        let params = GenerateParams {
+            prompt: prompt.get_untracked(),
+            max_new_tokens: max_new.get_untracked(),
+            do_sample: sample.get_untracked(),
+            temperature: temperature.get_untracked(),
+            top_k: top_k.get_untracked(),
+            top_p: top_p.get_untracked(),
+            repetition_penalty: rep.get_untracked(),
+            seed: seed.get_untracked(),
+            top_probs: 5,
+        };
+        let id = engine::send(
+            Request::Generate {
+                slot: "generate".into(),
+                params,
+            },
+            Vec::new(),
+            move |reply| match reply {
+                Reply::PromptTokens { tokens } => prompt_tokens.set(tokens),
+                Reply::Token {
+                    index,
+                    text,
+                    token,
+                    top,
+                    tokens_per_s,
+                } => {
+                    output.update(|o| o.push_str(&text));
+                    steps.update(|v| v.push(Step { index, token, top }));
+                    rate.set(tokens_per_s);
+                }
+                Reply::Generated {
+                    finish_reason,
+                    new_tokens,
+                    tokens_per_s,
+                    ..
+                } => {
+                    running.set(None);
+                    rate.set(tokens_per_s);
+                    status.set(match finish_reason.as_str() {
+                        "cancelled" => format!("Stopped after {new_tokens} tokens."),
+                        "eos" => {
+                            format!("Done: the model ended the text after {new_tokens} tokens.")
+                        }
+                        "context_full" => {
+                            format!("Done: the context window is full ({new_tokens} tokens).")
+                        }
+                        _ => format!("Done: {new_tokens} tokens."),
+                    });
+                }
+                Reply::Error { message } => {
+                    running.set(None);
+                    status.set(String::new());
+                    error.set(message);
+                }
+                _ => {}
+            },
+        );
+        running.set(Some(id));
+    };
+
+    let loaded = move || s.models.with(|m| m.contains_key("generate"));
+    view! {
+        <p class="explain">
+            "GPT reads left to right and predicts one token at a time: each new token is chosen from the \
+             model's distribution over its vocabulary, then fed back in."
+        </p>
+        <ModelPicker for_slot="generate" page="generate" defaults=&[duet_model::defaults::GPT2]
+            examples="gpt2, distilgpt2" />
+        <label class="block">
+            "Prompt"
+            <textarea
+                aria-label="Prompt"
+                rows="3"
+                prop:value=move || prompt.get()
+                on:input=move |ev| prompt.set(event_target_value(&ev))
+            ></textarea>
+        </label>
+        <fieldset class="controls">
+            <legend>"Sampling"</legend>
+            <NumberField label="Max new tokens" value=max_new step="1" />
+            <label class="field">
+                <input
+                    type="checkbox"
+                    aria-label="Sample"
+                    prop:checked=move || sample.get()
+                    on:change=move |ev| sample.set(event_target_checked(&ev))
+                />
+                "Sample (off: greedy)"
+            </label>
+            <NumberField label="Temperature" value=temperature step="0.1" />
+            <NumberField label="Top-k" value=top_k step="1" />
+            <NumberField label="Top-p" value=top_p step="0.05" />
+            <NumberField label="Repetition penalty" value=rep step="0.1" />
+            <NumberField label="Seed" value=seed step="1" />
+        </fieldset>
+        <div class="actions">
+            <button on:click=move |_| start() disabled=move || running.get().is_some() || !loaded()>
+                "Generate"
+            </button>
+            <button
+                on:click=move |_| {
+                    if let Some(id) = running.get_untracked() {
+                        engine::cancel(id);
+                    }
+                }
+                disabled=move || running.get().is_none()
+            >
+                "Stop"
+            </button>
+            <span class="rate" aria-label="Tokens per second">
+                {move || if rate.get() > 0.0 { format!("{:.1} tokens/s", rate.get()) } else { String::new() }}
+            </span>
+        </div>
+        <ErrorLine error=error />
+        <p class="status" role="status">{move || status.get()}</p>
+        <div class="output" aria-label="Generated text" aria-live="polite">
+            <span class="prompt-echo">{move || prompt_tokens.with(|t| t.iter().map(|t| t.token.clone()).collect::<String>())}</span>
+            <span class="continuation">{move || output.get()}</span>
+        </div>
+        <h3>"Prompt as tokens"</h3>
+        <ol class="tokens" aria-label="Prompt tokens">
+            {move || {
+                prompt_tokens
+                    .get()
+                    .into_iter()
+                    .map(|t| view! { <li class="token" title=format!("id {}", t.id)>{t.token.replace(' ', "␣")}</li> })
+                    .collect_view()
+            }}
+        </ol>
+        <h3>"Each new token and its alternatives"</h3>
+        <ol class="tokens" aria-label="Generated tokens">
+            {move || {
+                steps
+                    .get()
+                    .into_iter()
+                    .map(|st| {
+                        let i = st.index;
+                        view! {
+                            <li>
+                                <button
+                                    class="token"
+                                    aria-pressed=move || (selected.get() == Some(i)).to_string()
+                                    on:click=move |_| selected.set(Some(i))
+                                >
+                                    {st.token.replace(' ', "␣")}
+                                </button>
+                            </li>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </ol>
+        <div class="next-probs" aria-label="Next-token probabilities">
+            {move || {
+                let all = steps.get();
+                let pick = selected.get().or_else(|| all.last().map(|s| s.index));
+                all.into_iter()
+                    .find(|s| Some(s.index) == pick)
+                    .map(|st| {
+                        view! {
+                            <p>{format!("Step {}: the model's top choices before it picked “{}”", st.index + 1, st.token)}</p>
+                            <ul class="bars">
+                                {st.top
+                                    .into_iter()
+                                    .map(|c| {
+                                        let pct = c.prob * 100.0;
+                                        view! {
+                                            <li class="bar-row">
+                                                <span class="bar-label">{c.token.replace(' ', "␣")}</span>
+                                                <span class="bar" role="meter" aria-label=c.token.clone()
+                                                    aria-valuemin="0" aria-valuemax="1" aria-valuenow=c.prob.to_string()>
+                                                    <span class="fill" style:width=format!("{pct:.1}%")></span>
+                                                </span>
+                                                <span class="bar-value">{format!("{:.3}", c.prob)}</span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                    })
+            }}
+        </div>
+    }
+}

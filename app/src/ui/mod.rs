@@ -1,0 +1,176 @@
+//! The page: a header saying where the engine runs, a tab per task, and the pages. Every page is
+//! built once and hidden when not shown, so switching tabs loses nothing.
+
+mod bench;
+mod classify;
+mod compare;
+pub mod engine;
+mod entities;
+mod fill_mask;
+mod finetune;
+mod generate;
+mod model_picker;
+mod models;
+mod widgets;
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+
+use crate::protocol::{ModelInfo, Reply, Request};
+
+/// State every page shares.
+#[derive(Clone, Copy)]
+pub struct Shared {
+    /// "WebGPU" or "CPU" once the engine is up.
+    pub backend: RwSignal<String>,
+    pub ready: RwSignal<bool>,
+    /// A notice for the whole app (CPU fallback, engine restart).
+    pub notice: RwSignal<String>,
+    /// The Hub (or a mirror) that repo ids resolve against.
+    pub hub: RwSignal<String>,
+    /// The model loaded for each page's slot.
+    pub models: RwSignal<HashMap<String, ModelInfo>>,
+    /// Bumped whenever a model is cached or deleted, so the cached list refreshes.
+    pub cache_changed: RwSignal<u32>,
+    /// Set when a fine-tune finished: the Fine-tune page offers it to the other pages.
+    pub trained: RwSignal<Option<ModelInfo>>,
+    pub page: RwSignal<String>,
+}
+
+pub fn shared() -> Shared {
+    expect_context::<Shared>()
+}
+
+const PAGES: [(&str, &str); 8] = [
+    ("generate", "Generate"),
+    ("classify", "Classify"),
+    ("entities", "Entities"),
+    ("fill-mask", "Fill-mask"),
+    ("fine-tune", "Fine-tune"),
+    ("compare", "Compare"),
+    ("models", "Models"),
+    ("bench", "Bench"),
+];
+
+fn hash_page() -> String {
+    let hash = window().location().hash().unwrap_or_default();
+    let name = hash.trim_start_matches('#');
+    if PAGES.iter().any(|(p, _)| *p == name) {
+        name.to_string()
+    } else {
+        "generate".into()
+    }
+}
+
+/// Starts (or restarts) the engine on the preferred device.
+fn init_engine(s: Shared, prefer_cpu: bool) {
+    s.ready.set(false);
+    engine::send(
+        Request::Init { prefer_cpu },
+        Vec::new(),
+        move |reply| match reply {
+            Reply::Ready { backend, note } => {
+                s.backend.set(backend);
+                if !note.is_empty() {
+                    s.notice.set(note);
+                }
+                s.ready.set(true);
+            }
+            Reply::Error { message } => s.notice.set(message),
+            _ => {}
+        },
+    );
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let s = Shared {
+        backend: RwSignal::new(String::new()),
+        ready: RwSignal::new(false),
+        notice: RwSignal::new(String::new()),
+        hub: RwSignal::new("https://huggingface.co".into()),
+        models: RwSignal::new(HashMap::new()),
+        cache_changed: RwSignal::new(0),
+        trained: RwSignal::new(None),
+        page: RwSignal::new(hash_page()),
+    };
+    provide_context(s);
+    let prefer_cpu = window()
+        .location()
+        .search()
+        .unwrap_or_default()
+        .contains("cpu=1");
+    let started = engine::start(move |message| {
+        s.notice.set(message);
+        s.models.set(HashMap::new());
+        // A crash during start-up means the GPU path is broken: come back on the CPU.
+        let on_cpu = prefer_cpu || !s.ready.get_untracked();
+        init_engine(s, on_cpu);
+    });
+    match started {
+        Ok(()) => init_engine(s, prefer_cpu),
+        Err(e) => s.notice.set(e),
+    }
+    let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        s.page.set(hash_page());
+    });
+    window().set_onhashchange(Some(wasm_bindgen::JsCast::unchecked_ref(on_hash.as_ref())));
+    on_hash.forget();
+
+    let section = move |name: &'static str, title: &'static str, body: AnyView| {
+        view! {
+            <section id=format!("page-{name}") aria-label=title hidden=move || s.page.get() != name>
+                <h2>{title}</h2>
+                {body}
+            </section>
+        }
+    };
+    view! {
+        <header>
+            <h1>"Duet"</h1>
+            <p class="tagline">"GPT and BERT side by side, running in this tab."</p>
+            <p class="backend" role="status" aria-label="Compute device">
+                {move || {
+                    let b = s.backend.get();
+                    if b.is_empty() { "Starting the engine…".to_string() } else { format!("Running on {b}") }
+                }}
+            </p>
+        </header>
+        <Show when=move || !s.notice.get().is_empty()>
+            <div class="notice" role="alert">
+                <span>{move || s.notice.get()}</span>
+                <button aria-label="Dismiss notice" on:click=move |_| s.notice.set(String::new())>"×"</button>
+            </div>
+        </Show>
+        <nav aria-label="Pages">
+            {PAGES
+                .iter()
+                .map(|(name, title)| {
+                    let name = *name;
+                    view! {
+                        <a
+                            href=format!("#{name}")
+                            aria-current=move || (s.page.get() == name).then_some("page")
+                        >
+                            {*title}
+                        </a>
+                    }
+                })
+                .collect_view()}
+        </nav>
+        <main>
+            {section("generate", "Generate", view! { <generate::GeneratePage /> }.into_any())}
+            {section("classify", "Classify", view! { <classify::ClassifyPage /> }.into_any())}
+            {section("entities", "Entities", view! { <entities::EntitiesPage /> }.into_any())}
+            {section("fill-mask", "Fill-mask", view! { <fill_mask::FillMaskPage /> }.into_any())}
+            {section("fine-tune", "Fine-tune", view! { <finetune::FineTunePage /> }.into_any())}
+            {section("compare", "Compare GPT and BERT", view! { <compare::ComparePage /> }.into_any())}
+            {section("models", "Models", view! { <models::ModelsPage /> }.into_any())}
+            {section("bench", "Bench", view! { <bench::BenchPage /> }.into_any())}
+        </main>
+        <footer>
+            "Everything runs in your browser: text and models never leave this device."
+        </footer>
+    }
+}

@@ -1,0 +1,111 @@
+//! The engine's Web Worker. The page posts JSON requests (with `File`s beside them when the user
+//! picked local files); each long request runs as its own task, and replies stream back tagged
+//! with the request id. `Cancel` is handled at once, between the steps of whatever runs: the
+//! engine yields to this worker's event loop once per token, training step and download chunk.
+
+mod fetch;
+mod load;
+mod state;
+mod tasks;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use js_sys::{Array, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::protocol::{Envelope, Reply, Request};
+
+thread_local! {
+    static CANCELLED: RefCell<HashSet<u32>> = RefCell::new(HashSet::new());
+}
+
+pub(crate) fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// Sends one reply to the page.
+pub(crate) fn post(id: u32, body: Reply) {
+    let json = serde_json::to_string(&Envelope { id, body }).expect("replies serialise");
+    // A closed page is the only failure here, and then nobody is listening.
+    let _ = scope().post_message(&JsValue::from_str(&json));
+}
+
+pub(crate) fn is_cancelled(id: u32) -> bool {
+    CANCELLED.with(|c| c.borrow().contains(&id))
+}
+
+pub(crate) fn now_s() -> f64 {
+    scope()
+        .performance()
+        .map(|p| p.now() / 1000.0)
+        .unwrap_or_default()
+}
+
+/// A macrotask yield (setTimeout 0): lets queued messages, such as Stop, run.
+fn yield_to_event_loop() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    let promise = Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    Box::pin(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    })
+}
+
+/// Entry point of the worker binary.
+pub fn start() {
+    // A panic (say, the GPU driver refusing an allocation) kills this worker; tell the page why,
+    // so it can say so and start a fresh worker instead of waiting forever.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string();
+        let json = serde_json::json!({"id": 0, "kind": "fatal", "message": message}).to_string();
+        let _ = scope().post_message(&JsValue::from_str(&json));
+    }));
+    duet_model::device::set_yielder(yield_to_event_loop);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
+        let data = ev.data();
+        let (json, files) = match data.as_string() {
+            Some(s) => (s, Array::new()),
+            None => (
+                Reflect::get(&data, &"json".into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default(),
+                Reflect::get(&data, &"files".into())
+                    .map(|f| f.unchecked_into::<Array>())
+                    .unwrap_or_else(|_| Array::new()),
+            ),
+        };
+        let env: Envelope<Request> = match serde_json::from_str(&json) {
+            Ok(env) => env,
+            Err(e) => {
+                post(
+                    0,
+                    Reply::Error {
+                        message: format!("bad request: {e}"),
+                    },
+                );
+                return;
+            }
+        };
+        if let Request::Cancel { target } = env.body {
+            CANCELLED.with(|c| c.borrow_mut().insert(target));
+            return;
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            let id = env.id;
+            match tasks::handle(id, env.body, files).await {
+                Ok(reply) => post(id, reply),
+                Err(message) => post(id, Reply::Error { message }),
+            }
+            CANCELLED.with(|c| c.borrow_mut().remove(&id));
+        });
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    // Messages sent before this point were dropped: the page waits for this before sending.
+    let hello = serde_json::json!({"id": 0, "kind": "alive"}).to_string();
+    let _ = scope().post_message(&JsValue::from_str(&hello));
+}

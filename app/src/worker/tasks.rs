@@ -1,0 +1,547 @@
+//! One handler per request: each turns a request into engine calls and replies.
+
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use duet_model::generation::GenerationConfig;
+use duet_model::pipelines::{classify, fill_mask, ner, text_generation};
+use duet_model::train::export::{self, DType};
+use duet_model::train::lora::LoraConfig;
+use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
+use duet_model::{Model, ModelFiles};
+use js_sys::{Array, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::load::{self, info};
+use super::state::{self, Trained, STATE};
+use super::{fetch, is_cancelled, now_s, post, scope};
+use crate::protocol::{
+    BenchLine, Candidate, ComparePosition, DownloadFile, GenerateParams, Reply, Request, Source,
+    TokenView, TrainParams, SLOTS,
+};
+
+pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String> {
+    match req {
+        Request::Init { prefer_cpu } => init(prefer_cpu).await,
+        Request::Load { slot, source } => {
+            if !SLOTS.contains(&slot.as_str()) {
+                return Err(format!("unknown page `{slot}`"));
+            }
+            let loaded = load::load(id, &source, files).await?;
+            state::set_model(&slot, &loaded.info.label, loaded.model);
+            Ok(Reply::Loaded { info: loaded.info })
+        }
+        Request::Cancel { .. } => Ok(Reply::Done),
+        Request::Generate { slot, params } => generate(id, &slot, params).await,
+        Request::Classify { slot, text } => {
+            let model = state::model(&slot)?;
+            let mut out = classify::classify(&model, &[text])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::Labels {
+                labels: out.pop().unwrap_or_default(),
+            })
+        }
+        Request::Ner {
+            slot,
+            text,
+            aggregation,
+        } => {
+            let model = state::model(&slot)?;
+            let opts = ner::NerOptions {
+                aggregation: aggregation
+                    .parse()
+                    .map_err(|e: duet_model::DuetError| e.to_string())?,
+                stride: None,
+            };
+            let mut out = ner::ner(&model, &[text], opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::Entities {
+                entities: out.pop().unwrap_or_default(),
+            })
+        }
+        Request::FillMask { slot, text, top_k } => {
+            let model = state::model(&slot)?;
+            let mut out = fill_mask::fill_mask(&model, &[text], top_k.clamp(1, 50))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::Fills {
+                fills: out.pop().unwrap_or_default(),
+            })
+        }
+        Request::Compare { text } => compare(&text).await,
+        Request::Train { base, params } => train_model(id, base, params).await,
+        Request::Export { kind } => export_trained(&kind).await,
+        Request::CachedModels => Ok(Reply::Cached {
+            models: fetch::cached_models().await?,
+        }),
+        Request::DeleteCached { base } => {
+            fetch::delete_cached(&base).await?;
+            Ok(Reply::Cached {
+                models: fetch::cached_models().await?,
+            })
+        }
+        Request::Bench => bench().await,
+        Request::SelfTest => self_test(id).await,
+    }
+}
+
+/// The largest GPU buffer, read from the adapter the browser offers.
+async fn gpu_max_buffer() -> Option<u64> {
+    let nav = Reflect::get(&scope(), &"navigator".into()).ok()?;
+    let gpu = Reflect::get(&nav, &"gpu".into()).ok()?;
+    if gpu.is_undefined() {
+        return None;
+    }
+    let request: js_sys::Function = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = JsFuture::from(promise).await.ok()?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return None;
+    }
+    let limits = Reflect::get(&adapter, &"limits".into()).ok()?;
+    let get = |k: &str| {
+        Reflect::get(&limits, &k.into())
+            .ok()
+            .and_then(|v| v.as_f64())
+    };
+    Some(get("maxStorageBufferBindingSize")?.min(get("maxBufferSize")?) as u64)
+}
+
+async fn init(prefer_cpu: bool) -> Result<Reply, String> {
+    if let Some(device) = STATE.with(|s| s.borrow().device.clone()) {
+        let _ = device;
+        let backend = STATE.with(|s| s.borrow().backend.clone());
+        return Ok(Reply::Ready {
+            backend,
+            note: String::new(),
+        });
+    }
+    let (device, backend, note, max_buffer) = if prefer_cpu {
+        (
+            Device::flex(),
+            "CPU".to_string(),
+            "running on the CPU as asked".to_string(),
+            None,
+        )
+    } else {
+        match gpu_max_buffer().await {
+            None => (
+                Device::flex(),
+                "CPU".into(),
+                "WebGPU is not available in this browser, so Duet runs on the CPU (slower)".into(),
+                None,
+            ),
+            Some(limit) => match Device::wgpu_options().init_async().await {
+                Ok(d) => (d, "WebGPU".into(), String::new(), Some(limit)),
+                Err(e) => (
+                    Device::flex(),
+                    "CPU".into(),
+                    format!("WebGPU failed to start ({e}), so Duet runs on the CPU (slower)"),
+                    None,
+                ),
+            },
+        }
+    };
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.device = Some(device);
+        s.backend = backend.clone();
+        s.max_buffer = max_buffer;
+    });
+    Ok(Reply::Ready { backend, note })
+}
+
+/// The engine reports candidates already decoded to text.
+fn candidates(top: &[duet_model::generation::TokenProb]) -> Vec<Candidate> {
+    top.iter()
+        .map(|t| Candidate {
+            token: t.token.clone(),
+            prob: t.prob,
+        })
+        .collect()
+}
+
+async fn generate(id: u32, slot: &str, p: GenerateParams) -> Result<Reply, String> {
+    let model = state::model(slot)?;
+    model.network.gpt2().map_err(|_| {
+        format!(
+            "{} is an encoder (BERT-style): text generation needs a GPT-2 model",
+            state::label(slot)
+        )
+    })?;
+    if p.prompt.trim().is_empty() {
+        return Err("the prompt is empty: type a few words to continue".into());
+    }
+    let enc = model
+        .tokenizer
+        .encode(&p.prompt, true)
+        .map_err(|e| e.to_string())?;
+    post(
+        id,
+        Reply::PromptTokens {
+            tokens: enc
+                .tokens
+                .iter()
+                .zip(&enc.ids)
+                .map(|(_, &id)| TokenView {
+                    token: model.tokenizer.decode(&[id], false).unwrap_or_default(),
+                    id,
+                })
+                .collect(),
+        },
+    );
+    let cfg = GenerationConfig {
+        max_new_tokens: p.max_new_tokens.clamp(1, 1024),
+        do_sample: p.do_sample,
+        temperature: p.temperature,
+        top_k: p.top_k,
+        top_p: p.top_p,
+        repetition_penalty: p.repetition_penalty,
+        seed: p.seed,
+        top_probs: p.top_probs.min(20),
+        ..GenerationConfig::default()
+    };
+    let start = now_s();
+    let mut count = 0usize;
+    let out = text_generation::text_generation(&model, &p.prompt, &cfg, |ev| {
+        count += 1;
+        let rate = count as f64 / (now_s() - start).max(1e-6);
+        post(
+            id,
+            Reply::Token {
+                index: ev.index,
+                text: ev.text.clone(),
+                token: model.tokenizer.decode(&[ev.id], false).unwrap_or_default(),
+                top: candidates(&ev.top),
+                tokens_per_s: rate,
+            },
+        );
+        !is_cancelled(id)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let n = out.new_token_ids.len();
+    Ok(Reply::Generated {
+        text: out.generated_text,
+        finish_reason: serde_json::to_value(out.finish_reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        new_tokens: n,
+        tokens_per_s: n as f64 / (now_s() - start).max(1e-6),
+    })
+}
+
+/// Loads a page's default model when its slot is empty (the Compare page uses three).
+async fn ensure(slot: &str, default: &str) -> Result<Rc<Model>, String> {
+    if let Ok(m) = state::model(slot) {
+        return Ok(m);
+    }
+    let source = Source::Default {
+        name: default.into(),
+    };
+    let loaded = load::load(0, &source, Array::new()).await?;
+    state::set_model(slot, &loaded.info.label, loaded.model.clone());
+    Ok(loaded.model)
+}
+
+async fn compare(text: &str) -> Result<Reply, String> {
+    use duet_model::defaults as d;
+    if text.trim().is_empty() {
+        return Err("the sentence is empty".into());
+    }
+    let gpt = ensure("generate", d::GPT2).await?;
+    let sentiment_model = ensure("classify", d::SENTIMENT).await?;
+    let ner_model = ensure("ner", d::NER).await?;
+    let scored = text_generation::score_tokens(&gpt, text, 3)
+        .await
+        .map_err(|e| format!("GPT: {e}"))?;
+    let positions = scored
+        .iter()
+        .map(|s| ComparePosition {
+            token: s.token.clone(),
+            gpt_prob: s.prob,
+            gpt_top: candidates(&s.top),
+        })
+        .collect();
+    let sentiment = classify::classify(&sentiment_model, &[text.to_string()])
+        .await
+        .map_err(|e| format!("BERT: {e}"))?
+        .pop()
+        .unwrap_or_default();
+    let entities = ner::ner(&ner_model, &[text.to_string()], ner::NerOptions::default())
+        .await
+        .map_err(|e| format!("BERT: {e}"))?
+        .pop()
+        .unwrap_or_default();
+    Ok(Reply::Compared {
+        positions,
+        gpt_label: state::label("generate"),
+        bert_label: format!("{} · {}", state::label("classify"), state::label("ner")),
+        sentiment,
+        entities,
+    })
+}
+
+fn trainable(p: &TrainParams, model: &Model) -> Result<Trainable, String> {
+    Ok(match p.trainable.as_str() {
+        "all" => Trainable::All,
+        "head" => Trainable::Head,
+        "lora" => {
+            let mut cfg = LoraConfig::defaults_for(&model.network);
+            cfg.rank = p.lora_rank.max(1);
+            cfg.alpha = 2.0 * cfg.rank as f64;
+            Trainable::Lora(cfg)
+        }
+        other => match other.strip_prefix("top:").and_then(|n| n.parse().ok()) {
+            Some(n) => Trainable::TopLayers(n),
+            None => return Err(format!("unknown choice of what to train: `{other}`")),
+        },
+    })
+}
+
+async fn train_model(id: u32, base: Source, p: TrainParams) -> Result<Reply, String> {
+    let task: Task = p
+        .task
+        .parse()
+        .map_err(|e: duet_model::DuetError| e.to_string())?;
+    if p.data.trim().is_empty() {
+        return Err("there are no examples: paste or upload training data".into());
+    }
+    let data = TaskData::parse(task, &p.data).map_err(|e| e.to_string())?;
+    let (train_data, eval_data) = data.split(p.eval_fraction.clamp(0.0, 0.5), p.seed);
+    let base_label = base.label();
+    let loaded = load::load(id, &base, Array::new()).await?;
+    let (model, prepared, train_set) =
+        prepare((*loaded.model).clone(), task, &train_data, 0).map_err(|e| e.to_string())?;
+    let eval_set =
+        train::encode_examples(&model, &prepared, &eval_data, 0).map_err(|e| e.to_string())?;
+    let trainable = trainable(&p, &model)?;
+    let cfg = TrainConfig {
+        epochs: p.epochs.max(1),
+        max_steps: (p.max_steps > 0).then_some(p.max_steps),
+        batch_size: p.batch_size.clamp(1, 256),
+        learning_rate: p.learning_rate,
+        seed: p.seed,
+        trainable: trainable.clone(),
+        ..TrainConfig::default()
+    };
+    let per_epoch = train_set.len().div_ceil(cfg.batch_size);
+    let mut total = per_epoch * cfg.epochs;
+    if let Some(m) = cfg.max_steps {
+        total = total.min(m);
+    }
+    post(
+        id,
+        Reply::TrainStarted {
+            train_examples: train_set.len(),
+            eval_examples: eval_set.len(),
+            total_steps: total,
+            labels: prepared.labels.clone(),
+        },
+    );
+    let outcome = train::train(
+        model,
+        &prepared,
+        &train_set,
+        &eval_set,
+        cfg,
+        |ev| {
+            match ev {
+                TrainEvent::Step {
+                    step,
+                    total_steps,
+                    loss,
+                    examples_per_s,
+                    elapsed_s,
+                    ..
+                } => post(
+                    id,
+                    Reply::TrainStep {
+                        step: *step,
+                        total_steps: *total_steps,
+                        loss: *loss,
+                        examples_per_s: *examples_per_s,
+                        elapsed_s: *elapsed_s,
+                    },
+                ),
+                TrainEvent::Eval { step, metrics } => post(
+                    id,
+                    Reply::TrainEval {
+                        step: *step,
+                        metrics: metrics.clone(),
+                    },
+                ),
+            }
+            !is_cancelled(id)
+        },
+        now_s,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let model_info = info(
+        &outcome.model,
+        format!("{base_label}, fine-tuned"),
+        0,
+        false,
+    );
+    let lora = match trainable {
+        Trainable::Lora(cfg) => Some(cfg),
+        _ => None,
+    };
+    STATE.with(|s| {
+        s.borrow_mut().trained = Some(Trained {
+            model: Rc::new(outcome.model),
+            lora,
+            base_name: base_name(&base),
+        })
+    });
+    Ok(Reply::Trained {
+        steps: outcome.steps,
+        cancelled: outcome.cancelled,
+        final_loss: outcome.final_loss,
+        metrics: outcome.metrics,
+        info: model_info,
+    })
+}
+
+/// What an exported adapter names as its base (`base_model_name_or_path`).
+fn base_name(base: &Source) -> String {
+    match base {
+        Source::Default { name } => format!("../{name}"),
+        Source::Hub { repo, .. } => repo.clone(),
+        Source::Url { base } => base.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Turns files into Blob URLs the page can offer as downloads.
+fn blob_urls(files: &ModelFiles) -> Result<Vec<DownloadFile>, String> {
+    let mut out = Vec::new();
+    for name in files.names() {
+        let bytes = files.get(name).expect("listed");
+        let arr = js_sys::Uint8Array::from(bytes);
+        let parts = Array::of1(&arr);
+        let blob =
+            web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| format!("{e:?}"))?;
+        let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+        out.push(DownloadFile {
+            name: name.to_string(),
+            url,
+            bytes: bytes.len() as u64,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+async fn export_trained(kind: &str) -> Result<Reply, String> {
+    let (model, lora, base) = STATE
+        .with(|s| {
+            s.borrow()
+                .trained
+                .as_ref()
+                .map(|t| (t.model.clone(), t.lora.clone(), t.base_name.clone()))
+        })
+        .ok_or("nothing has been fine-tuned yet")?;
+    let mut files = match (kind, &lora) {
+        ("adapter", Some(cfg)) => export::lora_adapter(&model, cfg, &base).await,
+        ("adapter", None) => {
+            return Err("only a LoRA run gives an adapter: download the full checkpoint".into())
+        }
+        _ => export::full_checkpoint(&model, DType::F32).await,
+    }
+    .map_err(|e| e.to_string())?;
+    if kind != "adapter" {
+        let json = model.tokenizer.to_json().map_err(|e| e.to_string())?;
+        files.insert("tokenizer.json", json.into_bytes());
+    }
+    Ok(Reply::Files {
+        files: blob_urls(&files)?,
+    })
+}
+
+async fn bench() -> Result<Reply, String> {
+    use duet_model::bench;
+    use duet_model::defaults as d;
+    let mut lines = Vec::new();
+    let gpt = ensure("generate", d::GPT2).await?;
+    let prompt = "ROMEO:";
+    let g = bench::bench_generation(&gpt, prompt, 32, now_s)
+        .await
+        .map_err(|e| e.to_string())?;
+    lines.push(BenchLine {
+        model: d::GPT2.into(),
+        what: "generation, KV cache".into(),
+        value: g.cached_tokens_per_s,
+        unit: "tokens/s".into(),
+    });
+    lines.push(BenchLine {
+        model: d::GPT2.into(),
+        what: "generation, no cache".into(),
+        value: g.uncached_tokens_per_s,
+        unit: "tokens/s".into(),
+    });
+    let classifier = ensure("classify", d::SENTIMENT).await?;
+    let c = bench::bench_classify(&classifier, 8, 2, now_s)
+        .await
+        .map_err(|e| e.to_string())?;
+    lines.push(BenchLine {
+        model: d::SENTIMENT.into(),
+        what: "classification, batch 8".into(),
+        value: c.sentences_per_s,
+        unit: "sentences/s".into(),
+    });
+    let tagger = ensure("ner", d::NER).await?;
+    let n = bench::bench_ner(&tagger, 2, now_s)
+        .await
+        .map_err(|e| e.to_string())?;
+    lines.push(BenchLine {
+        model: d::NER.into(),
+        what: "NER, one text per call".into(),
+        value: n.sentences_per_s,
+        unit: "sentences/s".into(),
+    });
+    Ok(Reply::BenchResult { lines })
+}
+
+/// Fetches each fixture (not cached: they are test data), runs its checks on this device and
+/// streams the results fixture by fixture.
+async fn self_test(id: u32) -> Result<Reply, String> {
+    use duet_model::selftest::{check_fixture, FIXTURES, FIXTURE_FILES};
+    let device = state::device()?;
+    let total = FIXTURES.len();
+    for (done, (name, kind)) in FIXTURES.iter().enumerate() {
+        if is_cancelled(id) {
+            return Err("cancelled".into());
+        }
+        let base = fetch::absolute(&format!("./fixtures/{name}/"))?;
+        let mut files = ModelFiles::new();
+        for file in FIXTURE_FILES {
+            if let Some(bytes) = fetch::fetch_uncached(&format!("{base}{file}")).await? {
+                files.insert(*file, bytes);
+            }
+        }
+        let expected = fetch::fetch_uncached(&format!("{base}expected.json"))
+            .await?
+            .ok_or_else(|| format!("the fixture {name} is not served at {base}"))?;
+        let expected: serde_json::Value =
+            serde_json::from_slice(&expected).map_err(|e| format!("{name}/expected.json: {e}"))?;
+        let checks = check_fixture(name, *kind, &files, &expected, &device).await;
+        post(
+            id,
+            Reply::Checks {
+                checks,
+                done: done + 1,
+                total,
+            },
+        );
+    }
+    Ok(Reply::Done)
+}

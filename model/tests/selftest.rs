@@ -1,0 +1,61 @@
+//! The device self-check (what the app runs in the browser on WebGPU) on the CPU: every fixture's
+//! checks pass, and a wrong reference value makes a check fail.
+
+mod common;
+
+use common::*;
+use duet_model::device::{block_on, cpu};
+use duet_model::selftest::{check_fixture, FIXTURES, FIXTURE_FILES};
+use duet_model::ModelFiles;
+
+fn files(name: &str) -> ModelFiles {
+    let mut f = ModelFiles::new();
+    for file in FIXTURE_FILES {
+        if let Ok(bytes) = std::fs::read(fixture_dir(name).join(file)) {
+            f.insert(*file, bytes);
+        }
+    }
+    f
+}
+
+#[test]
+fn every_fixture_passes_on_the_cpu() {
+    let mut total = 0;
+    for (name, kind) in FIXTURES {
+        let checks = block_on(check_fixture(
+            name,
+            *kind,
+            &files(name),
+            &expected(name),
+            &cpu(),
+        ));
+        assert!(checks.len() >= 3, "{name}: {checks:?}");
+        for c in &checks {
+            assert!(c.passed, "{c:?}");
+        }
+        total += checks.len();
+    }
+    assert!(total > 40, "{total} checks");
+}
+
+#[test]
+fn a_wrong_reference_fails_its_check() {
+    let mut exp = expected("bert-seqcls");
+    let logit = &mut exp["encodings"][0]["logits"][0];
+    *logit = serde_json::json!(logit.as_f64().unwrap() + 0.01);
+    let kind = FIXTURES.iter().find(|f| f.0 == "bert-seqcls").unwrap().1;
+    let checks = block_on(check_fixture(
+        "bert-seqcls",
+        kind,
+        &files("bert-seqcls"),
+        &exp,
+        &cpu(),
+    ));
+    let failed: Vec<_> = checks.iter().filter(|c| !c.passed).collect();
+    assert_eq!(failed.len(), 1, "{checks:?}");
+    assert_eq!(failed[0].check, "padded-batch logits #0");
+    // A fixture that cannot load is a failed check, not a panic.
+    let broken = ModelFiles::new().with("config.json", b"{}".to_vec());
+    let checks = block_on(check_fixture("broken", kind, &broken, &exp, &cpu()));
+    assert!(checks.len() == 1 && !checks[0].passed && checks[0].check == "load");
+}

@@ -1,0 +1,110 @@
+// Fine-tuning in the tab: the loss falls, the held-out metric appears, Stop works, the result is
+// used on another page and downloaded as files.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { setup, SLOW } from "./duet.mjs";
+
+let t;
+before(async () => {
+  t = await setup();
+  await t.duet.open("fine-tune");
+});
+after(async () => {
+  if (process.env.DUET_E2E_LOGS) console.log(t.logs.join("\n"));
+  await t?.close();
+});
+
+// A toy sentiment task the tiny fixture BERT can learn in a few steps.
+function toyData(n) {
+  const pos = ["good", "great", "lovely", "fine", "nice"];
+  const neg = ["bad", "awful", "poor", "sad", "ugly"];
+  const rows = [];
+  for (let i = 0; i < n; i++) {
+    const p = i % 2 === 0;
+    const w = (p ? pos : neg)[i % 5];
+    rows.push(`this is ${w} , really ${w}\t${p ? "pos" : "neg"}`);
+  }
+  return rows.join("\n");
+}
+
+async function losses(page) {
+  const caption = await page.locator("figure.chart figcaption").textContent();
+  const m = caption.match(/Loss: ([\d.]+) at step (\d+) → ([\d.]+) at step (\d+)/);
+  return m && { first: Number(m[1]), last: Number(m[3]), steps: Number(m[4]) };
+}
+
+test("a short fine-tune: the loss falls and accuracy appears", { timeout: SLOW * 2 }, async () => {
+  const page = t.duet.section("Fine-tune");
+  await page.getByLabel("Task").selectOption("classify");
+  await page.getByLabel("Base model").fill(`${t.hostUrl}/models/bert-seqcls/`);
+  await page.getByLabel("Training data").fill(toyData(40));
+  await page.getByLabel("What to train").selectOption("all");
+  await page.getByLabel("Epochs").fill("6");
+  await page.getByLabel("Batch size").fill("8");
+  await page.getByLabel("Learning rate").fill("0.003");
+  await page.getByLabel("Held-out fraction").fill("0.2");
+  await page.getByRole("button", { name: "Start training" }).click();
+  await page.getByRole("status").filter({ hasText: "Finished after" }).waitFor({ timeout: SLOW * 2 });
+  const l = await losses(page);
+  assert.ok(l && l.steps >= 10, JSON.stringify(l));
+  assert.ok(l.last < l.first, `loss fell: ${JSON.stringify(l)}`);
+  const metrics = await page.getByRole("table", { name: "Evaluation metrics" }).textContent();
+  assert.match(metrics, /accuracy/);
+  assert.match(await page.getByLabel("Training step").textContent(), new RegExp(`step ${l.steps} / ${l.steps}`));
+});
+
+test("the result downloads as a checkpoint that parses", { timeout: SLOW }, async () => {
+  const page = t.duet.section("Fine-tune");
+  const got = [];
+  const listener = (d) => got.push(d);
+  t.page.on("download", listener);
+  await page.getByRole("button", { name: "Download full checkpoint" }).click();
+  await page.getByRole("list", { name: "Downloads" }).getByText("model.safetensors").waitFor({ timeout: SLOW });
+  await t.page.waitForTimeout(1000);
+  t.page.off("download", listener);
+  const names = got.map((d) => d.suggestedFilename()).sort();
+  assert.ok(names.includes("model.safetensors") && names.includes("config.json"), names.join(","));
+  const st = got.find((d) => d.suggestedFilename() === "model.safetensors");
+  const bytes = fs.readFileSync(await st.path());
+  const headerLen = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString());
+  assert.ok(Object.keys(header).some((k) => k.includes("classifier")), Object.keys(header).join(","));
+  const config = JSON.parse(fs.readFileSync(await got.find((d) => d.suggestedFilename() === "config.json").path()));
+  assert.deepEqual(Object.values(config.id2label).sort(), ["neg", "pos"]);
+});
+
+test("the fine-tuned model is used on the Classify page", { timeout: SLOW }, async () => {
+  const page = t.duet.section("Fine-tune");
+  await page.getByRole("button", { name: "Use it on the classify page" }).click();
+  await page.getByRole("status").filter({ hasText: "now on the classify page" }).waitFor({ timeout: SLOW });
+  const cls = await t.duet.tab("Classify");
+  await t.duet.loaded(cls, "fine-tuned");
+  await cls.getByLabel("Text to classify").fill("this is lovely , really lovely");
+  await cls.getByRole("button", { name: "Classify" }).click();
+  const bars = cls.getByRole("list", { name: "Label scores" }).getByRole("listitem");
+  await bars.first().waitFor({ timeout: SLOW });
+  assert.equal(await bars.first().getAttribute("data-label"), "pos");
+});
+
+test("Stop ends a run early and keeps the model", { timeout: SLOW * 2 }, async () => {
+  const page = await t.duet.tab("Fine-tune");
+  await page.getByLabel("Epochs").fill("200");
+  await page.getByRole("button", { name: "Start training" }).click();
+  await t.page.waitForFunction(
+    () => /step [1-9]\d* \//.test(document.querySelector('[aria-label="Training step"]')?.textContent || ""),
+    null,
+    { timeout: SLOW },
+  );
+  await page.getByRole("button", { name: "Stop training" }).click();
+  await page.getByRole("status").filter({ hasText: "Stopped after" }).waitFor({ timeout: SLOW });
+  const l = await losses(page);
+  assert.ok(l.steps < 1000, JSON.stringify(l));
+});
+
+test("bad training data is a clear error", { timeout: SLOW }, async () => {
+  const page = t.duet.section("Fine-tune");
+  await page.getByLabel("Training data").fill("");
+  await page.getByRole("button", { name: "Start training" }).click();
+  assert.match(await t.duet.error(page), /no examples/);
+});

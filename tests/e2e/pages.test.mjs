@@ -1,0 +1,145 @@
+// The embedded defaults on every page: generate (streaming, Stop), classify, entities, compare, bench.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { setup, SLOW } from "./duet.mjs";
+
+let t;
+before(async () => {
+  t = await setup();
+  await t.duet.open("generate");
+});
+after(async () => {
+  if (process.env.DUET_E2E_LOGS) console.log(t.logs.join("\n"));
+  await t?.close();
+});
+
+test("the engine starts on WebGPU", async () => {
+  assert.equal(await t.duet.backend(), "WebGPU", t.logs.join("\n"));
+});
+
+test("generate streams tokens and Stop stops", { timeout: SLOW * 2 }, async () => {
+  const gen = t.duet.section("Generate");
+  assert.match(await t.duet.loaded(gen, "gpt2-shakespeare"), /GPT2LMHeadModel/);
+  await gen.getByLabel("Max new tokens").fill("200");
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  const tokens = gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem");
+  // Tokens arrive one by one while the run is still going (Stop is enabled).
+  await t.page.waitForFunction(
+    () => document.querySelectorAll('[aria-label="Generated tokens"] li').length >= 3,
+    null,
+    { timeout: SLOW },
+  );
+  assert.ok(await gen.getByRole("button", { name: "Stop" }).isEnabled(), "still running after 3 tokens");
+  await gen.getByRole("button", { name: "Stop" }).click();
+  await gen.getByRole("status").filter({ hasText: "Stopped after" }).waitFor({ timeout: SLOW });
+  const n = await tokens.count();
+  assert.ok(n >= 3 && n < 200, `stopped early with ${n} tokens`);
+  const text = await gen.getByLabel("Generated text").textContent();
+  assert.ok(text.startsWith("ROMEO:") && text.length > "ROMEO:".length, text);
+  assert.match(await gen.getByLabel("Tokens per second").textContent(), /tokens\/s/);
+  // Teaching views: the prompt as tokens, and bars of next-token probabilities.
+  assert.ok((await gen.getByRole("list", { name: "Prompt tokens" }).getByRole("listitem").count()) >= 1);
+  const bars = gen.getByLabel("Next-token probabilities").getByRole("meter");
+  assert.equal(await bars.count(), 5);
+});
+
+test("greedy generation runs to its length", { timeout: SLOW }, async () => {
+  const gen = t.duet.section("Generate");
+  await gen.getByLabel("Sample").uncheck();
+  await gen.getByLabel("Max new tokens").fill("8");
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  await gen.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+  assert.equal(await gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem").count(), 8);
+});
+
+test("an empty prompt is a clear error", { timeout: SLOW }, async () => {
+  const gen = t.duet.section("Generate");
+  await gen.getByLabel("Prompt").fill("");
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  assert.match(await t.duet.error(gen), /prompt is empty/);
+  await gen.getByLabel("Prompt").fill("ROMEO:");
+});
+
+test("classify shows a bar per label", { timeout: SLOW }, async () => {
+  const page = await t.duet.tab("Classify");
+  await t.duet.loaded(page, "minilm-sst2");
+  await page.getByLabel("Text to classify").fill("A wonderful, moving film. I loved every minute.");
+  await page.getByRole("button", { name: "Classify" }).click();
+  const bars = page.getByRole("list", { name: "Label scores" }).getByRole("listitem");
+  await bars.first().waitFor({ timeout: SLOW });
+  assert.equal(await bars.count(), 2);
+  assert.equal(await bars.first().getAttribute("data-label"), "positive");
+});
+
+test("classify rejects empty text", { timeout: SLOW }, async () => {
+  const page = t.duet.section("Classify");
+  await page.getByLabel("Text to classify").fill("   ");
+  await page.getByRole("button", { name: "Classify" }).click();
+  assert.match(await t.duet.error(page), /empty/);
+});
+
+test("entities are marked in pasted text", { timeout: SLOW }, async () => {
+  const page = await t.duet.tab("Entities");
+  await t.duet.loaded(page, "minilm-conll03");
+  await page.getByLabel("Text to tag").fill("Angela Merkel visited Paris with officials from Siemens.");
+  await page.getByRole("button", { name: "Tag entities" }).click();
+  const marks = page.getByLabel("Tagged text").locator("mark");
+  await marks.first().waitFor({ timeout: SLOW });
+  const found = {};
+  for (const m of await marks.all()) {
+    found[(await m.evaluate((el) => el.firstChild.textContent)).trim()] = await m.getAttribute("data-label");
+  }
+  assert.equal(found["Angela Merkel"], "PER", JSON.stringify(found));
+  assert.equal(found["Paris"], "LOC", JSON.stringify(found));
+  const rows = page.getByRole("table", { name: "Entities" }).locator("tbody tr");
+  assert.equal(await rows.count(), await marks.count());
+  assert.ok((await page.getByRole("list", { name: "Legend" }).getByRole("listitem").count()) >= 2);
+  // Aggregation "none" reports per-token B-/I- labels.
+  await page.getByLabel("Aggregation strategy").selectOption("none");
+  await page.getByRole("button", { name: "Tag entities" }).click();
+  await page.getByRole("table", { name: "Entities" }).getByText("B-PER").first().waitFor({ timeout: SLOW });
+});
+
+test("text over the model's limit is a clear error", { timeout: SLOW }, async () => {
+  const page = t.duet.section("Classify");
+  await t.duet.tab("Classify");
+  await page.getByLabel("Text to classify").fill("word ".repeat(700));
+  await page.getByRole("button", { name: "Classify" }).click();
+  assert.match(await t.duet.error(page), /too long: \d+ tokens, the model accepts at most 512/);
+});
+
+test("compare runs GPT left to right and BERT on the whole sentence", { timeout: SLOW }, async () => {
+  const page = await t.duet.tab("Compare");
+  await page.getByRole("button", { name: "Compare" }).click();
+  const gpt = page.getByRole("list", { name: "GPT token probabilities" }).getByRole("listitem");
+  await gpt.first().waitFor({ timeout: SLOW });
+  assert.ok((await gpt.count()) > 5);
+  assert.match(await gpt.nth(0).getAttribute("title"), /nothing to its left/);
+  assert.match(await gpt.nth(1).getAttribute("title"), /p = 0\.\d+/);
+  assert.equal(await page.getByRole("list", { name: "BERT sentiment" }).getByRole("listitem").count(), 2);
+  assert.ok((await page.getByLabel("BERT entities").locator("mark").count()) >= 1);
+});
+
+test("bench reports tokens/s and sentences/s", { timeout: SLOW * 2 }, async () => {
+  const page = await t.duet.tab("Bench");
+  await page.getByRole("button", { name: "Run benchmark" }).click();
+  const rows = page.getByRole("table", { name: "Benchmark results" }).locator("tbody tr");
+  await rows.first().waitFor({ timeout: SLOW * 2 });
+  const text = await page.getByRole("table", { name: "Benchmark results" }).textContent();
+  assert.match(text, /tokens\/s/);
+  assert.match(text, /sentences\/s/);
+  assert.equal(await rows.count(), 4);
+});
+
+test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {
+  const page = await t.duet.tab("Bench");
+  await page.getByRole("button", { name: "Check this device" }).click();
+  const verdict = page.getByRole("status", { name: "Device check result" });
+  await verdict.filter({ hasText: "checks passed on" }).waitFor({ timeout: SLOW * 3 });
+  const text = await verdict.textContent();
+  const [, passed, total] = text.match(/(\d+) of (\d+) checks passed on (\w+)/);
+  const failures = await page.getByRole("table", { name: "Device checks" }).locator("tr.failed").allTextContents();
+  assert.equal(passed, total, failures.join("\n"));
+  assert.ok(Number(total) > 40, text);
+  assert.match(text, /on WebGPU/);
+});
