@@ -28,7 +28,7 @@ export async function setup() {
       "--disable-background-networking",
       "--disable-component-update",
       "--no-first-run",
-      "--disable-sync",
+      "--disable-sync", ...(process.env.CHROME_LOG ? ["--enable-logging=stderr", "--v=0"] : []),
     ],
   });
   const page = context.pages()[0] || (await context.newPage());

@@ -54,10 +54,10 @@ test("greedy generation runs to its length", { timeout: SLOW }, async () => {
 
 test("an empty prompt is a clear error", { timeout: SLOW }, async () => {
   const gen = t.duet.section("Generate");
-  await gen.getByLabel("Prompt").fill("");
+  await gen.getByLabel("Prompt", { exact: true }).fill("");
   await gen.getByRole("button", { name: "Generate", exact: true }).click();
   assert.match(await t.duet.error(gen), /prompt is empty/);
-  await gen.getByLabel("Prompt").fill("ROMEO:");
+  await gen.getByLabel("Prompt", { exact: true }).fill("ROMEO:");
 });
 
 test("classify shows a bar per label", { timeout: SLOW }, async () => {

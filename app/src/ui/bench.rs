@@ -63,7 +63,7 @@ pub fn BenchPage() -> impl IntoView {
         }
     };
     view! {
-        <p class="explain">"Generation tokens/s (greedy, 32 tokens) and classification / NER sentences/s on the embedded models, measured here."</p>
+        <p class="explain">"Generation tokens/s (greedy, 16 tokens) and classification / NER sentences/s on the embedded models, measured here."</p>
         <div class="actions">
             <button on:click=move |_| run() disabled=move || busy.get() || !s.ready.get()>"Run benchmark"</button>
             <span>{move || format!("Device: {}", s.backend.get())}</span>

@@ -102,11 +102,16 @@ pub fn App() -> impl IntoView {
         .unwrap_or_default()
         .contains("cpu=1");
     let started = engine::start(move |message| {
-        s.notice.set(message);
+        // A crash on WebGPU (a shader this GPU rejects, memory it cannot give) would come back
+        // with the same work: the restarted engine runs on the CPU, and says so.
+        let was_gpu = s.backend.get_untracked() == "WebGPU" || !s.ready.get_untracked();
+        s.notice.set(if was_gpu && !prefer_cpu {
+            format!("{message} WebGPU failed on this device, so Duet now runs on the CPU.")
+        } else {
+            message
+        });
         s.models.set(HashMap::new());
-        // A crash during start-up means the GPU path is broken: come back on the CPU.
-        let on_cpu = prefer_cpu || !s.ready.get_untracked();
-        init_engine(s, on_cpu);
+        init_engine(s, true);
     });
     match started {
         Ok(()) => init_engine(s, prefer_cpu),

@@ -54,8 +54,30 @@ fn yield_to_event_loop() -> std::pin::Pin<Box<dyn std::future::Future<Output = (
     })
 }
 
+/// Sends the engine's warnings (wgpu and cubecl report shader compilation failures only through
+/// `log` on wasm) to the browser console, where a developer looks.
+struct ConsoleLog;
+
+impl log::Log for ConsoleLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let line = format!("{} {}: {}", r.level(), r.target(), r.args());
+            web_sys::console::warn_1(&line.into());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: ConsoleLog = ConsoleLog;
+
 /// Entry point of the worker binary.
 pub fn start() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     // A panic (say, the GPU driver refusing an allocation) kills this worker; tell the page why,
     // so it can say so and start a fresh worker instead of waiting forever.
     std::panic::set_hook(Box::new(|info| {

@@ -473,7 +473,7 @@ async fn bench() -> Result<Reply, String> {
     let mut lines = Vec::new();
     let gpt = ensure("generate", d::GPT2).await?;
     let prompt = "ROMEO:";
-    let g = bench::bench_generation(&gpt, prompt, 32, now_s)
+    let g = bench::bench_generation(&gpt, prompt, 16, now_s)
         .await
         .map_err(|e| e.to_string())?;
     lines.push(BenchLine {
@@ -489,7 +489,7 @@ async fn bench() -> Result<Reply, String> {
         unit: "tokens/s".into(),
     });
     let classifier = ensure("classify", d::SENTIMENT).await?;
-    let c = bench::bench_classify(&classifier, 8, 2, now_s)
+    let c = bench::bench_classify(&classifier, 8, 1, now_s)
         .await
         .map_err(|e| e.to_string())?;
     lines.push(BenchLine {
@@ -499,7 +499,7 @@ async fn bench() -> Result<Reply, String> {
         unit: "sentences/s".into(),
     });
     let tagger = ensure("ner", d::NER).await?;
-    let n = bench::bench_ner(&tagger, 2, now_s)
+    let n = bench::bench_ner(&tagger, 1, now_s)
         .await
         .map_err(|e| e.to_string())?;
     lines.push(BenchLine {

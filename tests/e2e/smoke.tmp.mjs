@@ -1,0 +1,14 @@
+import { setup } from "./duet.mjs";
+const t = await setup();
+t.page.on("worker", w => { w.on("console", m => t.logs.push("W: " + m.text())); });
+await t.page.goto(`${t.appUrl}/#generate`);
+await t.duet.waitReady();
+const gen = t.duet.section("Generate");
+await t.duet.loaded(gen, "gpt2-shakespeare");
+await gen.getByLabel("Max new tokens").fill("5");
+await gen.getByRole("button", { name: "Generate", exact: true }).click();
+await t.page.waitForTimeout(Number(process.env.WAIT || 30000));
+console.log(t.logs.join("\n"));
+console.log(await t.page.locator("body").innerText());
+await t.page.screenshot({ path: "/tmp/smoke.png", fullPage: true });
+await t.close();
