@@ -42,6 +42,11 @@ export async function setup() {
     hostUrl,
     logs,
     duet: new Duet(page, appUrl, hostUrl),
+    /** Stops serving the app (for offline tests: only the service worker can answer then). */
+    stopApp() {
+      app.close();
+      app.closeAllConnections();
+    },
     async close() {
       await context.close();
       app.close();

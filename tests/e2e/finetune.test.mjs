@@ -15,10 +15,10 @@ after(async () => {
   await t?.close();
 });
 
-// A toy sentiment task the tiny fixture BERT can learn in a few steps.
+// A toy task the tiny fixture BERT can learn in a few steps (words from its 500-token vocabulary).
 function toyData(n) {
-  const pos = ["good", "great", "lovely", "fine", "nice"];
-  const neg = ["bad", "awful", "poor", "sad", "ugly"];
+  const pos = ["paris", "london", "city", "river", "world"];
+  const neg = ["dog", "rain", "week", "hours", "agency"];
   const rows = [];
   for (let i = 0; i < n; i++) {
     const p = i % 2 === 0;
@@ -80,7 +80,7 @@ test("the fine-tuned model is used on the Classify page", { timeout: SLOW }, asy
   await page.getByRole("status").filter({ hasText: "now on the classify page" }).waitFor({ timeout: SLOW });
   const cls = await t.duet.tab("Classify");
   await t.duet.loaded(cls, "fine-tuned");
-  await cls.getByLabel("Text to classify").fill("this is lovely , really lovely");
+  await cls.getByLabel("Text to classify").fill("this is london , really london");
   await cls.getByRole("button", { name: "Classify" }).click();
   const bars = cls.getByRole("list", { name: "Label scores" }).getByRole("listitem");
   await bars.first().waitFor({ timeout: SLOW });

@@ -134,7 +134,7 @@ test("a download can be cancelled, and the page stays usable", { timeout: SLOW }
 test("cached models are listed with sizes and can be deleted", { timeout: SLOW }, async () => {
   const page = await t.duet.tab("Models");
   const table = page.getByRole("table", { name: "Cached models" });
-  await table.getByText("distilbert-mlm").waitFor({ timeout: SLOW });
+  await table.getByText("gpt2-shakespeare").waitFor({ timeout: SLOW });
   const text = await table.textContent();
   assert.match(text, /models\/gpt2-shakespeare\//);
   assert.match(text, /\d+(\.\d)? (kB|MB)/);
@@ -143,6 +143,9 @@ test("cached models are listed with sizes and can be deleted", { timeout: SLOW }
 });
 
 test("offline: the app opens and defaults load from the cache", { timeout: SLOW * 2 }, async () => {
+  const first = await t.duet.tab("Generate");
+  await first.getByRole("button", { name: "Load embedded" }).click();
+  await t.duet.loaded(first, "Loaded gpt2-shakespeare");
   // The service worker must control the page before going offline.
   await t.page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: SLOW })
     .catch(async () => {
@@ -150,10 +153,11 @@ test("offline: the app opens and defaults load from the cache", { timeout: SLOW 
       await t.page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: SLOW });
     });
   await t.context.setOffline(true);
+  t.stopApp(); // the app's server is gone too: the page can only come from the service worker
   try {
-    await t.page.goto(`${t.appUrl}/#generate`);
+    await t.page.reload();
     await t.duet.waitReady();
-    const gen = t.duet.section("Generate");
+    const gen = await t.duet.tab("Generate");
     assert.match(await t.duet.loaded(gen, "gpt2-shakespeare"), /from the browser cache/);
     await gen.getByRole("button", { name: "Generate", exact: true }).click();
     await gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem").first().waitFor({ timeout: SLOW });
