@@ -2,7 +2,7 @@
 //!
 //! - `serve`     build the browser app and serve it on the embedded defaults
 //! - `test`      every check CI runs: fmt, clippy (native and wasm32), native tests, the app's
-//!               build and its end-to-end tests in headless Chromium on WebGPU
+//!   build and its end-to-end tests in headless Chromium on WebGPU
 //! - `bench`     engine throughput next to PyTorch's on the same checkpoints
 //! - `fixtures`  regenerate the reference fixtures with the pinned Python environment
 //! - `defaults`  retrain the embedded default models (the recipe their model cards cite)
