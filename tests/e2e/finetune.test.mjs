@@ -87,8 +87,9 @@ test("the fine-tuned model is used on the Classify page", { timeout: SLOW }, asy
   assert.equal(await bars.first().getAttribute("data-label"), "pos");
 });
 
-test("Stop ends a run early and keeps the model", { timeout: SLOW * 2 }, async () => {
+test("Stop ends a LoRA run early; the adapter downloads", { timeout: SLOW * 2 }, async () => {
   const page = await t.duet.tab("Fine-tune");
+  await page.getByLabel("What to train").selectOption("lora");
   await page.getByLabel("Epochs").fill("200");
   await page.getByRole("button", { name: "Start training" }).click();
   await t.page.waitForFunction(
@@ -100,6 +101,18 @@ test("Stop ends a run early and keeps the model", { timeout: SLOW * 2 }, async (
   await page.getByRole("status").filter({ hasText: "Stopped after" }).waitFor({ timeout: SLOW });
   const l = await losses(page);
   assert.ok(l.steps < 1000, JSON.stringify(l));
+  const got = [];
+  const listener = (d) => got.push(d);
+  t.page.on("download", listener);
+  await page.getByRole("button", { name: "Download LoRA adapter" }).click();
+  await page.getByRole("list", { name: "Downloads" }).getByText("adapter_model.safetensors").waitFor({ timeout: SLOW });
+  await t.page.waitForTimeout(1000);
+  t.page.off("download", listener);
+  const cfg = got.find((d) => d.suggestedFilename() === "adapter_config.json");
+  assert.ok(cfg, got.map((d) => d.suggestedFilename()).join(","));
+  const adapter = JSON.parse(fs.readFileSync(await cfg.path()));
+  assert.equal(adapter.peft_type, "LORA");
+  assert.equal(adapter.r, 8);
 });
 
 test("bad training data is a clear error", { timeout: SLOW }, async () => {

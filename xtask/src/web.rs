@@ -1,7 +1,7 @@
 //! The browser side of the tasks: the tools Trunk needs (installed, never downloaded by Trunk
 //! itself), the app's build, serving it, and the end-to-end tests in Debian's Chromium.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{exit, Command, Stdio};
 
 use crate::{root, run};
@@ -10,15 +10,57 @@ use crate::{root, run};
 const WASM_BINDGEN: &str = "0.2.130";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Where the tools are installed: beside the reusable target dir (`~/.cache`), so CI machines
+/// that keep it keep the tools too.
+fn tools_root() -> PathBuf {
+    std::env::var_os("DUET_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/duet-tools")
+        })
+}
+
+/// `PATH` with the tools' folder first (Trunk finds wasm-bindgen through it).
+fn path_with_tools() -> std::ffi::OsString {
+    let mut dirs = vec![tools_root().join("bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).expect("PATH entries")
+}
+
 fn version_of(program: &str) -> Option<String> {
-    let out = Command::new(program).arg("--version").output().ok()?;
+    let out = Command::new(program)
+        .arg("--version")
+        .env("PATH", path_with_tools())
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Runs a tool found through [`path_with_tools`], exiting with its status on failure.
+fn run_tool(title: &str, program: &str, args: &[&str]) {
+    eprintln!("\n==> {title}: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .env("PATH", path_with_tools())
+        .current_dir(root())
+        .status()
+        .unwrap_or_else(|e| {
+            eprintln!("xtask: cannot run {program}: {e}");
+            exit(1)
+        });
+    if !status.success() {
+        eprintln!("xtask: {title} failed");
+        exit(status.code().unwrap_or(1));
+    }
+}
+
 /// Trunk 0.21 and the matching wasm-bindgen CLI, installed with cargo when missing.
 pub fn ensure_build_tools() {
+    let root_dir = tools_root().display().to_string();
     if Command::new("rustup").arg("--version").output().is_ok() {
         run(
             "wasm target",
@@ -30,14 +72,29 @@ pub fn ensure_build_tools() {
         run(
             "install Trunk",
             "cargo",
-            &["install", "--locked", "trunk", "--version", "^0.21"],
+            &[
+                "install",
+                "--locked",
+                "trunk",
+                "--version",
+                "^0.21",
+                "--root",
+                &root_dir,
+            ],
         );
     }
     if !version_of("wasm-bindgen").is_some_and(|v| v.ends_with(WASM_BINDGEN)) {
         run(
             "install wasm-bindgen-cli",
             "cargo",
-            &["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN],
+            &[
+                "install",
+                "wasm-bindgen-cli",
+                "--version",
+                WASM_BINDGEN,
+                "--root",
+                &root_dir,
+            ],
         );
     }
 }
@@ -45,7 +102,7 @@ pub fn ensure_build_tools() {
 /// Builds the app into `dist/` (release: the engine is far too slow unoptimised).
 pub fn build_app() {
     ensure_build_tools();
-    run(
+    run_tool(
         "build the app",
         "trunk",
         &["build", "--release", "--offline"],
@@ -56,7 +113,7 @@ pub fn build_app() {
 pub fn serve() {
     ensure_build_tools();
     eprintln!("\nDuet will be at http://127.0.0.1:8080/ once built (Ctrl-C stops it).");
-    run(
+    run_tool(
         "serve the app",
         "trunk",
         &["serve", "--release", "--offline"],
