@@ -24,17 +24,8 @@ pub const FIXTURES: &[(&str, Kind)] = &[
     ("distilbert-mlm", Kind::MaskedLm),
 ];
 
-/// Files a fixture folder may hold (besides `expected.json`).
-pub const FIXTURE_FILES: &[&str] = &[
-    "config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-];
+/// Files a fixture folder may hold (besides `expected.json`): those any model folder may.
+pub use crate::files::KNOWN_FILES as FIXTURE_FILES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

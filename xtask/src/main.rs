@@ -21,15 +21,21 @@ pub(crate) fn root() -> PathBuf {
 
 /// Runs a command from the repository root, exiting with its status on failure.
 pub(crate) fn run(title: &str, program: &str, args: &[&str]) {
+    run_command(title, Command::new(program).args(args));
+}
+
+/// Runs a prepared command from the repository root, echoed, exiting with its status on failure.
+pub(crate) fn run_command(title: &str, cmd: &mut Command) {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     eprintln!("\n==> {title}: {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .unwrap_or_else(|e| {
-            eprintln!("xtask: cannot run {program}: {e}");
-            exit(1)
-        });
+    let status = cmd.current_dir(root()).status().unwrap_or_else(|e| {
+        eprintln!("xtask: cannot run {program}: {e}");
+        exit(1)
+    });
     if !status.success() {
         eprintln!("xtask: {title} failed");
         exit(status.code().unwrap_or(1));

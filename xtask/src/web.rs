@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command, Stdio};
 
-use crate::{root, run};
+use crate::{root, run, run_command};
 
 /// The `wasm-bindgen` crate version pinned in app/Cargo.toml (the CLI must equal it).
 const WASM_BINDGEN: &str = "0.2.130";
@@ -42,20 +42,12 @@ fn version_of(program: &str) -> Option<String> {
 
 /// Runs a tool found through [`path_with_tools`], exiting with its status on failure.
 fn run_tool(title: &str, program: &str, args: &[&str]) {
-    eprintln!("\n==> {title}: {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .env("PATH", path_with_tools())
-        .current_dir(root())
-        .status()
-        .unwrap_or_else(|e| {
-            eprintln!("xtask: cannot run {program}: {e}");
-            exit(1)
-        });
-    if !status.success() {
-        eprintln!("xtask: {title} failed");
-        exit(status.code().unwrap_or(1));
-    }
+    run_command(
+        title,
+        Command::new(program)
+            .args(args)
+            .env("PATH", path_with_tools()),
+    );
 }
 
 /// Trunk 0.21 and the matching wasm-bindgen CLI, installed with cargo when missing.

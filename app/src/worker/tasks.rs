@@ -290,20 +290,10 @@ async fn compare(text: &str) -> Result<Reply, String> {
 }
 
 fn trainable(p: &TrainParams, model: &Model) -> Result<Trainable, String> {
-    Ok(match p.trainable.as_str() {
-        "all" => Trainable::All,
-        "head" => Trainable::Head,
-        "lora" => {
-            let mut cfg = LoraConfig::defaults_for(&model.network);
-            cfg.rank = p.lora_rank.max(1);
-            cfg.alpha = 2.0 * cfg.rank as f64;
-            Trainable::Lora(cfg)
-        }
-        other => match other.strip_prefix("top:").and_then(|n| n.parse().ok()) {
-            Some(n) => Trainable::TopLayers(n),
-            None => return Err(format!("unknown choice of what to train: `{other}`")),
-        },
-    })
+    let mut lora = LoraConfig::defaults_for(&model.network);
+    lora.rank = p.lora_rank.max(1);
+    lora.alpha = 2.0 * lora.rank as f64;
+    Trainable::parse(&p.trainable, lora).map_err(|e| e.to_string())
 }
 
 async fn train_model(id: u32, base: Source, p: TrainParams) -> Result<Reply, String> {

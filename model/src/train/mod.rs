@@ -39,6 +39,26 @@ pub enum Trainable {
     Lora(LoraConfig),
 }
 
+impl Trainable {
+    /// Parses what to train as the CLI and the app name it: `all`, `head`, `top:N` or `lora`
+    /// (with `lora` the settings to use).
+    pub fn parse(spec: &str, lora: LoraConfig) -> Result<Self> {
+        Ok(match spec {
+            "all" => Self::All,
+            "head" => Self::Head,
+            "lora" => Self::Lora(lora),
+            other => match other.strip_prefix("top:").and_then(|n| n.parse().ok()) {
+                Some(n) => Self::TopLayers(n),
+                None => {
+                    return Err(DuetError::InvalidOption(format!(
+                        "what to train `{other}` (use all, head, top:N or lora)"
+                    )))
+                }
+            },
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
     pub epochs: usize,
@@ -534,5 +554,38 @@ fn shuffle(v: &mut [usize], rng: &mut Rng) {
     for i in (1..v.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         v.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_to_train_parses_or_names_the_choices() {
+        let lora = LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            target_modules: vec!["query".into()],
+        };
+        assert_eq!(
+            Trainable::parse("all", lora.clone()).unwrap(),
+            Trainable::All
+        );
+        assert_eq!(
+            Trainable::parse("head", lora.clone()).unwrap(),
+            Trainable::Head
+        );
+        assert_eq!(
+            Trainable::parse("top:2", lora.clone()).unwrap(),
+            Trainable::TopLayers(2)
+        );
+        assert_eq!(
+            Trainable::parse("lora", lora.clone()).unwrap(),
+            Trainable::Lora(lora.clone())
+        );
+        let err = Trainable::parse("top:x", lora).unwrap_err().to_string();
+        assert!(err.contains("use all, head, top:N or lora"), "{err}");
     }
 }

@@ -153,28 +153,14 @@ pub fn write_files(dir: &Path, files: &ModelFiles) -> Result<(), DuetError> {
 }
 
 fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
-    Ok(match a.train.as_str() {
-        "all" => Trainable::All,
-        "head" => Trainable::Head,
-        "lora" => {
-            let mut cfg = LoraConfig::defaults_for(&model.network);
-            cfg.rank = a.lora_rank;
-            cfg.alpha = a.lora_alpha;
-            cfg.dropout = a.lora_dropout;
-            if let Some(t) = &a.lora_targets {
-                cfg.target_modules = t.split(',').map(|s| s.trim().to_string()).collect();
-            }
-            Trainable::Lora(cfg)
-        }
-        other => match other.strip_prefix("top:").and_then(|n| n.parse().ok()) {
-            Some(n) => Trainable::TopLayers(n),
-            None => {
-                return Err(DuetError::InvalidOption(format!(
-                    "--train `{other}` (use all, head, top:N or lora)"
-                )))
-            }
-        },
-    })
+    let mut cfg = LoraConfig::defaults_for(&model.network);
+    cfg.rank = a.lora_rank;
+    cfg.alpha = a.lora_alpha;
+    cfg.dropout = a.lora_dropout;
+    if let Some(t) = &a.lora_targets {
+        cfg.target_modules = t.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    Trainable::parse(&a.train, cfg)
 }
 
 pub fn train(a: TrainArgs) -> Result<(), DuetError> {
