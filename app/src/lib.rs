@@ -1,10 +1,24 @@
-//! Duet's browser app. `protocol` is what the page and the worker say to each other; `worker` is
-//! the engine's side, `ui` the page's. Both sides are wasm-only; `protocol` also builds natively
-//! so its tests run with the rest.
+//! Duet's page: the Leptos UI. It talks to the engine worker (`duet-worker`) through
+//! `ui::engine` with the messages of `duet_protocol`; model, tokenizer and GPU live there.
 
-pub mod limits;
-pub mod protocol;
 #[cfg(target_arch = "wasm32")]
-pub mod ui;
+mod ui;
+
 #[cfg(target_arch = "wasm32")]
-pub mod worker;
+mod start {
+    use wasm_bindgen::prelude::*;
+
+    /// The page's entry point: constructors once, the panic hook, then mount.
+    #[wasm_bindgen(start)]
+    pub fn start() {
+        duet_protocol::wasm_start::run_constructors();
+        console_error_panic_hook::set_once();
+        leptos::mount::mount_to_body(crate::ui::App);
+    }
+
+    /// How often this module's static constructors ran (1; the end-to-end tests check it).
+    #[wasm_bindgen]
+    pub fn constructor_runs() -> u32 {
+        duet_protocol::wasm_start::constructor_runs()
+    }
+}

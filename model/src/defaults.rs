@@ -1,11 +1,7 @@
 //! The embedded default models under `public/models/`, by task, and how their shipped metrics
 //! are measured (`duet eval`).
 
-/// Folder names under `public/models/`.
-pub const GPT2: &str = "gpt2-shakespeare";
-pub const SENTIMENT: &str = "minilm-sst2";
-pub const NER: &str = "minilm-conll03";
-pub const ENCODER: &str = "all-MiniLM-L6-v2";
+pub use duet_protocol::defaults::{ENCODER, GPT2, NER, SENTIMENT};
 
 /// The default for a CLI task name, if there is one.
 pub fn for_task(task: &str) -> Option<&'static str> {

@@ -3,7 +3,6 @@
 //! the native parity suite. The app runs them in the browser on WebGPU, so a GPU that computes
 //! differently from PyTorch is caught where users run.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::generation::{generate, GenerationConfig};
@@ -35,15 +34,7 @@ pub enum Kind {
     MaskedLm,
 }
 
-/// One check's outcome.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Check {
-    pub fixture: String,
-    pub check: String,
-    pub passed: bool,
-    /// The measured difference, or what differed.
-    pub detail: String,
-}
+pub use duet_protocol::outputs::Check;
 
 fn f32s(v: &Value) -> Vec<f32> {
     match v {

@@ -9,11 +9,12 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 /** Generous: WebGPU in CI is SwiftShader, a GPU emulated on the CPU. */
 export const SLOW = 240_000;
 
-/** Browser, app server and model host for one test file. */
-export async function setup() {
-  const app = appServer();
+/** Browser, app server and model host for one test file. `appUrl`: the app is already served
+ *  there (by `cargo xtask serve`); else `app` (our test server for `dist/` by default) serves it. */
+export async function setup({ appUrl = null, app = appServer() } = {}) {
   const host = modelServer();
-  const appUrl = await listen(app);
+  const ownApp = appUrl ? null : app;
+  appUrl = appUrl ? appUrl.replace(/\/$/, "") : await listen(app);
   const hostUrl = await listen(host);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "duet-e2e-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -44,12 +45,13 @@ export async function setup() {
     duet: new Duet(page, appUrl, hostUrl),
     /** Stops serving the app (for offline tests: only the service worker can answer then). */
     stopApp() {
-      app.close();
-      app.closeAllConnections();
+      ownApp?.close();
+      ownApp?.closeAllConnections();
     },
     async close() {
       await context.close();
-      app.close();
+      ownApp?.close();
+      ownApp?.closeAllConnections();
       host.close();
       fs.rmSync(profile, { recursive: true, force: true });
     },
@@ -106,6 +108,51 @@ export class Duet {
   async setHub(endpoint) {
     const models = await this.tab("Models");
     await models.getByLabel("Hub address").fill(endpoint);
+  }
+
+  /** How often each wasm module's static constructors ran: 1 each, when they are reactors
+   *  (a "command" module reruns them on every call from JavaScript). */
+  async constructorRuns() {
+    const page = await this.page.evaluate(async () => (await import("./duet-app.js")).constructor_runs());
+    const worker = this.page.workers().find((w) => w.url().includes("duet-worker"));
+    const engine = worker ? await worker.evaluate(() => wasm_bindgen.constructor_runs()) : null;
+    return { page, worker: engine };
+  }
+
+  /** Greedy generation of `n` tokens on the Generate page; resolves to the text. */
+  async generateGreedy(n) {
+    const gen = this.section("Generate");
+    await gen.getByLabel("Sample").uncheck();
+    await gen.getByLabel("Max new tokens").fill(String(n));
+    await gen.getByRole("button", { name: "Generate", exact: true }).click();
+    await gen.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+    return gen.getByLabel("Generated text").textContent();
+  }
+
+  /** Classifies `text` on the Classify page; resolves to the labels, best first. */
+  async classify(text) {
+    const page = this.section("Classify");
+    await page.getByLabel("Text to classify").fill(text);
+    await page.getByRole("button", { name: "Classify" }).click();
+    const bars = page.getByRole("list", { name: "Label scores" }).getByRole("listitem");
+    await bars.first().waitFor({ timeout: SLOW });
+    const labels = [];
+    for (const b of await bars.all()) labels.push(await b.getAttribute("data-label"));
+    return labels;
+  }
+
+  /** Tags `text` on the Entities page; resolves to {entity text: label}. */
+  async entities(text) {
+    const page = this.section("Entities");
+    await page.getByLabel("Text to tag").fill(text);
+    await page.getByRole("button", { name: "Tag entities" }).click();
+    const marks = page.getByLabel("Tagged text").locator("mark");
+    await marks.first().waitFor({ timeout: SLOW });
+    const found = {};
+    for (const m of await marks.all()) {
+      found[(await m.evaluate((el) => el.firstChild.textContent)).trim()] = await m.getAttribute("data-label");
+    }
+    return found;
   }
 
   /** The error shown in a section (role alert), once there is one. */

@@ -95,8 +95,14 @@ test("CORS refusal is explained", { timeout: SLOW }, async () => {
   assert.match(await loadError(`${t.hostUrl}/nocors/gpt2-tiny/`), /CORS/);
 });
 
-test("a file that is not safetensors", { timeout: SLOW }, async () => {
-  assert.match(await loadError(`${t.hostUrl}/html/`), /not a valid safetensors file/);
+test("a web page where the weights should be", { timeout: SLOW }, async () => {
+  const message = await loadError(`${t.hostUrl}/html/`);
+  assert.match(message, /web page instead of model\.safetensors/);
+  assert.ok(message.includes(`${t.hostUrl}/html/model.safetensors`), message);
+});
+
+test("a truncated safetensors file", { timeout: SLOW }, async () => {
+  assert.match(await loadError(`${t.hostUrl}/truncated/`), /model\.safetensors from .* is not a valid safetensors file/);
 });
 
 test("an unsupported architecture", { timeout: SLOW }, async () => {

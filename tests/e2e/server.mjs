@@ -50,6 +50,23 @@ export function appServer() {
   });
 }
 
+/** Serves `dist/` the way static hosts with SPA rewrites do (Netlify, Vercel, Cloudflare Pages,
+ *  `trunk serve`): every missing path is answered with `index.html` and status 200. Fixture model
+ *  folders sit beside the app at `/hosted/<fixture>/` — their missing optional files get the page
+ *  too. */
+export function spaServer() {
+  const index = path.join(DIST, "index.html");
+  return http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    const rel = path.normalize(decodeURIComponent(url.pathname));
+    const [, first, name, file] = rel.split("/");
+    const candidate =
+      first === "hosted" && name && file ? path.join(FIXTURES, path.basename(name), path.basename(file)) : path.join(DIST, rel);
+    const exists = fs.existsSync(candidate) && fs.statSync(candidate).isFile();
+    sendFile(res, exists ? candidate : index, { "cache-control": "no-cache" });
+  });
+}
+
 const CORS = { "access-control-allow-origin": "*" };
 
 /** The model host. Routes:
@@ -57,6 +74,7 @@ const CORS = { "access-control-allow-origin": "*" };
  *  /models/<fixture>/<file>                     a plain folder URL (CORS on)
  *  /nocors/<fixture>/<file>                     same files, without CORS headers
  *  /html/<file>                                 config of gpt2-tiny, but model.safetensors is an HTML page
+ *  /truncated/<file>                            gpt2-tiny with its model.safetensors cut short
  *  /llama/<file>                                 an architecture Duet does not support
  *  /notokenizer/<file>                          gpt2-tiny without any tokenizer file
  *  /slow/<fixture>/<file>                       model.safetensors trickles out (to cancel it)
@@ -89,6 +107,12 @@ export function modelServer() {
             ...CORS,
             "content-type": "text/html",
           });
+        }
+        return sendFile(res, fixture("gpt2-tiny", rest[0]), CORS);
+      case "truncated":
+        if (rest[0] === "model.safetensors") {
+          const bytes = fs.readFileSync(fixture("gpt2-tiny", rest[0]));
+          return send(res, 200, bytes.subarray(0, bytes.length - 100), { ...CORS, "content-type": "application/octet-stream" });
         }
         return sendFile(res, fixture("gpt2-tiny", rest[0]), CORS);
       case "llama":

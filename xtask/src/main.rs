@@ -1,16 +1,24 @@
 //! `cargo xtask <task>`: the project's scripted tasks, in Rust rather than shell.
 //!
-//! - `serve`     build the browser app and serve it on the embedded defaults
-//! - `test`      every check CI runs: fmt, clippy (native and wasm32), native tests, the app's
-//!   build and its end-to-end tests in headless Chromium on WebGPU
+//! - `serve`     build the browser app and serve it on the embedded defaults (`--watch`: rebuild
+//!   and reload on changes; `--port N`)
+//! - `build`     build the browser app into `dist/`
+//! - `test`      every check CI runs: fmt, clippy (native and wasm32, by the builds themselves),
+//!   native tests, the app's build and its end-to-end tests in headless Chromium on WebGPU
 //! - `bench`     engine throughput next to PyTorch's on the same checkpoints
 //! - `fixtures`  regenerate the reference fixtures with the pinned Python environment
 //! - `defaults`  retrain the embedded default models (the recipe their model cards cite)
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
+use std::time::{Duration, Instant};
 
-mod web;
+mod bundle;
+mod e2e;
+mod lint;
+mod serve;
+mod server;
+mod tools;
 
 pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,64 +100,101 @@ fn ensure_python_env() -> PathBuf {
     py
 }
 
+/// The steps of `cargo xtask test` with how long each took, printed at the end (CI's budget is
+/// watched with these).
+struct Steps(Vec<(String, Duration)>, Instant);
+
+impl Steps {
+    fn new() -> Self {
+        Steps(Vec::new(), Instant::now())
+    }
+    fn time<T>(&mut self, name: &str, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.0.push((name.to_string(), start.elapsed()));
+        out
+    }
+    fn print(&self) {
+        eprintln!("\n==> time per step");
+        for (name, d) in &self.0 {
+            eprintln!("    {:>6.1} min  {name}", d.as_secs_f64() / 60.0);
+        }
+        eprintln!(
+            "    {:>6.1} min  in all",
+            self.1.elapsed().as_secs_f64() / 60.0
+        );
+    }
+}
+
 fn test() {
-    web::ensure_build_tools();
-    run("format", "cargo", &["fmt", "--all", "--", "--check"]);
-    run(
-        "clippy",
-        "cargo",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
+    let mut steps = Steps::new();
+    steps.time("tools (wasm target, wasm-bindgen, wasm-opt)", || {
+        tools::ensure_build_tools();
+        tools::wasm_opt();
+    });
+    steps.time("format", || {
+        run("format", "cargo", &["fmt", "--all", "--", "--check"])
+    });
+    // The workspace's crates are linted by the builds that compile them (see lint.rs); xtask is
+    // linted on its own, so the binary running this is never rebuilt under it.
+    let mut warnings = steps.time("clippy xtask", || {
+        run(
+            "clippy (xtask)",
+            "cargo",
+            &[
+                "clippy",
+                "-p",
+                "xtask",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        );
+        0
+    });
+    warnings += steps.time("native build, linted (engine, CLI, tests)", || {
+        lint::build(
+            "native build",
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "xtask",
+                "--all-targets",
+                "--no-run",
+            ],
+        )
+    });
+    let (passed, failed, ok) = steps.time("native tests", tests);
+    warnings += steps.time(
+        "app build, linted (wasm32 release, wasm-opt)",
+        bundle::build_app,
     );
-    // The app's page and worker code exist only for wasm32: lint them there.
-    run(
-        "clippy (browser)",
-        "cargo",
-        &[
-            "clippy",
-            "-p",
-            "duet-app",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    );
-    let (passed, failed, ok) = tests();
-    web::build_app();
-    let (web_passed, web_failed) = web::browser_tests();
+    let (web_passed, web_failed) = steps.time("browser tests", e2e::browser_tests);
+    steps.print();
+    if warnings > 0 {
+        eprintln!("xtask: {warnings} lint warning(s) above: fix them (CI denies warnings)");
+    }
     println!(
         "{} passed, {} failed",
         passed + web_passed,
         failed + web_failed
     );
-    if !ok || web_failed > 0 {
+    if !ok || web_failed > 0 || warnings > 0 {
         exit(1);
     }
 }
 
-/// `cargo test --workspace`, echoed, then one closing line totalling every test binary's
-/// `test result:` (cargo's own last line is that of whichever binary ran last).
-fn tests() -> (u64, u64, bool) {
+/// Runs a test command, echoing its output, and totals every test binary's `test result:` line.
+fn run_tests(mut cmd: Command, title: &str) -> (u64, u64, bool) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    eprintln!("\n==> tests: cargo test --workspace");
-    let mut child = Command::new("cargo")
-        .args(["test", "--workspace"])
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            eprintln!("xtask: cannot run cargo: {e}");
-            exit(1)
-        });
+    eprintln!("\n==> {title}");
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| {
+        eprintln!("xtask: cannot run cargo: {e}");
+        exit(1)
+    });
     let (mut passed, mut failed) = (0u64, 0u64);
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
         let line = line.unwrap_or_default();
@@ -172,8 +217,21 @@ fn tests() -> (u64, u64, bool) {
         }
     }
     let status = child.wait().expect("cargo test ran");
-    println!("native: {passed} passed, {failed} failed");
     (passed, failed, status.success())
+}
+
+/// The native tests: the workspace (built by the linted build above, same wrapper) and xtask's
+/// own; then one closing line (cargo's last line is that of whichever binary ran last).
+fn tests() -> (u64, u64, bool) {
+    let mut workspace = lint::cargo();
+    workspace.args(["test", "--workspace", "--exclude", "xtask"]);
+    let (p1, f1, ok1) = run_tests(workspace, "tests: cargo test --workspace --exclude xtask");
+    let mut xtask = Command::new("cargo");
+    xtask.args(["test", "-p", "xtask"]).current_dir(root());
+    let (p2, f2, ok2) = run_tests(xtask, "tests: cargo test -p xtask");
+    let (passed, failed) = (p1 + p2, f1 + f2);
+    println!("native: {passed} passed, {failed} failed");
+    (passed, failed, ok1 && ok2)
 }
 
 const BENCH_MODELS: &[&str] = &[
@@ -413,13 +471,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("serve") => web::serve(),
+        Some("serve") => serve::serve(&args[1..]),
+        Some("build") => {
+            bundle::build_app();
+        }
         Some("bench") => bench(&args[1..]),
         Some("fixtures") => fixtures(),
         Some("defaults") => defaults(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve | test | bench [MODEL_DIR...] | fixtures | defaults>"
+                "usage: cargo xtask <serve [--watch] [--port N] | build | test | bench [MODEL_DIR...] | fixtures | defaults>"
             );
             exit(2)
         }

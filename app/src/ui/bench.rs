@@ -4,8 +4,8 @@ use leptos::prelude::*;
 
 use super::widgets::ErrorLine;
 use super::{engine, shared};
-use crate::protocol::{BenchLine, Reply, Request};
-use duet_model::selftest::Check;
+use duet_protocol::outputs::Check;
+use duet_protocol::{BenchLine, Reply, Request};
 
 #[component]
 pub fn BenchPage() -> impl IntoView {

@@ -1,12 +1,12 @@
 //! Classify: a text in, one bar per label out (HF `text-classification` scores).
 
-use duet_model::pipelines::classify::LabelScore;
+use duet_protocol::outputs::LabelScore;
 use leptos::prelude::*;
 
 use super::model_picker::ModelPicker;
 use super::widgets::{ErrorLine, ScoreBars};
 use super::{engine, shared};
-use crate::protocol::{Reply, Request};
+use duet_protocol::{Reply, Request};
 
 #[component]
 pub fn ClassifyPage() -> impl IntoView {
@@ -40,7 +40,7 @@ pub fn ClassifyPage() -> impl IntoView {
             "BERT reads the whole text at once, in both directions, and a small head on top turns its \
              summary of the text into one score per label."
         </p>
-        <ModelPicker for_slot="classify" page="classify" defaults=&[duet_model::defaults::SENTIMENT]
+        <ModelPicker for_slot="classify" page="classify" defaults=&[duet_protocol::defaults::SENTIMENT]
             examples="distilbert-base-uncased-finetuned-sst-2-english" />
         <label class="block">
             "Text to classify"

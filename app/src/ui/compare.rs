@@ -1,14 +1,14 @@
 //! Compare: one sentence through GPT and BERT side by side. GPT scores each token from its left
 //! context only; BERT reads the whole sentence at once to classify it and tag its entities.
 
-use duet_model::pipelines::classify::LabelScore;
-use duet_model::pipelines::ner::Entity;
+use duet_protocol::outputs::Entity;
+use duet_protocol::outputs::LabelScore;
 use leptos::prelude::*;
 
 use super::entities::{highlighted, label_of};
 use super::widgets::{ErrorLine, ScoreBars};
 use super::{engine, shared};
-use crate::protocol::{ComparePosition, Reply, Request};
+use duet_protocol::{ComparePosition, Reply, Request};
 
 #[component]
 pub fn ComparePage() -> impl IntoView {

@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use crate::protocol::{Envelope, Reply, Request};
+use duet_protocol::{Envelope, Reply, Request};
 
 type Handler = Rc<dyn Fn(Reply)>;
 
@@ -30,7 +30,7 @@ thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
 }
 
-/// The worker script Trunk emits for the `duet-worker` binary (with its loader shim).
+/// The worker's classic script (written by `cargo xtask build`): it loads the `duet-worker` module.
 const WORKER_URL: &str = "./duet-worker_loader.js";
 
 fn spawn() -> Result<Worker, String> {

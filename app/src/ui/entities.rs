@@ -1,13 +1,13 @@
 //! Entities: pasted text with each entity highlighted as a `<mark data-label>`, a legend, a table
 //! of label / score / text / offsets, and the aggregation strategy to choose.
 
-use duet_model::pipelines::ner::Entity;
+use duet_protocol::outputs::Entity;
 use leptos::prelude::*;
 
 use super::model_picker::ModelPicker;
 use super::widgets::ErrorLine;
 use super::{engine, shared};
-use crate::protocol::{Reply, Request};
+use duet_protocol::{Reply, Request};
 
 const AGGREGATIONS: [&str; 5] = ["simple", "first", "average", "max", "none"];
 
@@ -99,7 +99,7 @@ pub fn EntitiesPage() -> impl IntoView {
             "Token classification: BERT gives every token a label (B- begins an entity, I- continues \
              it), and the aggregation strategy merges sub-word tokens back into words and entities."
         </p>
-        <ModelPicker for_slot="ner" page="entities" defaults=&[duet_model::defaults::NER]
+        <ModelPicker for_slot="ner" page="entities" defaults=&[duet_protocol::defaults::NER]
             examples="dslim/bert-base-NER" />
         <label class="block">
             "Text to tag"

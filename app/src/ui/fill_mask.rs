@@ -1,12 +1,12 @@
 //! Fill-mask: a sentence with the model's mask token, the top-k fills with their scores.
 
-use duet_model::pipelines::fill_mask::MaskFill;
+use duet_protocol::outputs::MaskFill;
 use leptos::prelude::*;
 
 use super::model_picker::ModelPicker;
 use super::widgets::{ErrorLine, NumberField};
 use super::{engine, shared};
-use crate::protocol::{Reply, Request};
+use duet_protocol::{Reply, Request};
 
 #[component]
 pub fn FillMaskPage() -> impl IntoView {

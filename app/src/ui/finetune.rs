@@ -2,21 +2,21 @@
 //! chart, progress with ETA, held-out metrics and Stop; then use the result on another page or
 //! download it as files.
 
-use duet_model::train::Metrics;
+use duet_protocol::outputs::Metrics;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::widgets::{fmt_bytes, ErrorLine, NumberField};
 use super::{engine, shared};
-use crate::protocol::{DownloadFile, Reply, Request, Source, TrainParams};
+use duet_protocol::{DownloadFile, Reply, Request, Source, TrainParams};
 
 /// The task's page and slot, and the base model it starts from by default.
 fn task_target(task: &str) -> (&'static str, &'static str, &'static str) {
     match task {
-        "ner" => ("entities", "ner", duet_model::defaults::ENCODER),
-        "lm" => ("generate", "generate", duet_model::defaults::GPT2),
-        _ => ("classify", "classify", duet_model::defaults::ENCODER),
+        "ner" => ("entities", "ner", duet_protocol::defaults::ENCODER),
+        "lm" => ("generate", "generate", duet_protocol::defaults::GPT2),
+        _ => ("classify", "classify", duet_protocol::defaults::ENCODER),
     }
 }
 
@@ -125,7 +125,7 @@ pub fn FineTunePage() -> impl IntoView {
                 }
             } else if b.contains("://") || b.starts_with('.') || b.starts_with('/') {
                 Source::Url { base: b.into() }
-            } else if crate::protocol::DEFAULT_MODELS.contains(&b) {
+            } else if duet_protocol::defaults::ALL.contains(&b) {
                 Source::Default { name: b.into() }
             } else {
                 Source::Hub {

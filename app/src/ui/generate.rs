@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::model_picker::ModelPicker;
 use super::widgets::{ErrorLine, NumberField};
 use super::{engine, shared};
-use crate::protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
+use duet_protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
 
 #[derive(Clone, PartialEq)]
 struct Step {
@@ -111,7 +111,7 @@ pub fn GeneratePage() -> impl IntoView {
             "GPT reads left to right and predicts one token at a time: each new token is chosen from the \
              model's distribution over its vocabulary, then fed back in."
         </p>
-        <ModelPicker for_slot="generate" page="generate" defaults=&[duet_model::defaults::GPT2]
+        <ModelPicker for_slot="generate" page="generate" defaults=&[duet_protocol::defaults::GPT2]
             examples="gpt2, distilgpt2" />
         <label class="block">
             "Prompt"

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use crate::protocol::{ModelInfo, Reply, Request};
+use duet_protocol::{ModelInfo, Reply, Request};
 
 /// State every page shares.
 #[derive(Clone, Copy)]

@@ -8,7 +8,7 @@ use web_sys::{FileList, HtmlInputElement};
 use super::engine;
 use super::shared;
 use super::widgets::{fmt_bytes, ErrorLine};
-use crate::protocol::{Reply, Request, Source};
+use duet_protocol::{Reply, Request, Source};
 
 fn files_of(list: Option<FileList>) -> Vec<web_sys::File> {
     let Some(list) = list else { return Vec::new() };

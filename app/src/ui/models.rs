@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::widgets::{fmt_bytes, ErrorLine};
 use super::{engine, shared};
-use crate::protocol::{CachedModel, Reply, Request};
+use duet_protocol::{CachedModel, Reply, Request};
 
 #[component]
 pub fn ModelsPage() -> impl IntoView {

@@ -1,6 +1,6 @@
 //! Small pieces several pages use: sizes, error lines, score bars.
 
-use duet_model::pipelines::classify::LabelScore;
+use duet_protocol::outputs::LabelScore;
 use leptos::prelude::*;
 
 /// "12.3 MB" style sizes.

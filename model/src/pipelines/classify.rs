@@ -1,18 +1,12 @@
 //! text-classification: every label with its score, best first (`top_k=None` in HF).
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::ScoreFunction;
 use crate::error::Result;
 use crate::network::{read_f32, EncoderBatch};
 use crate::pipelines::encode_all;
 use crate::Model;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LabelScore {
-    pub label: String,
-    pub score: f32,
-}
+pub use duet_protocol::outputs::LabelScore;
 
 /// Scores for each text; texts run as one padded batch.
 pub async fn classify(model: &Model, texts: &[String]) -> Result<Vec<Vec<LabelScore>>> {

@@ -1,20 +1,12 @@
 //! fill-mask: the top-k tokens for the `[MASK]` with scores and the completed sentence.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{DuetError, Result};
 use crate::generation::processors::{softmax, top_n};
 use crate::network::{read_f32, EncoderBatch};
 use crate::pipelines::encode_all;
 use crate::Model;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MaskFill {
-    pub score: f32,
-    pub token: u32,
-    pub token_str: String,
-    pub sequence: String,
-}
+pub use duet_protocol::outputs::MaskFill;
 
 /// For each text (exactly one mask token each), the `top_k` fills, best first.
 pub async fn fill_mask(

@@ -3,13 +3,13 @@
 //! (`group_entities`), dropping `O`, and, for texts longer than the model, overlapping windows
 //! merged by `aggregate_overlapping_entities`.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{DuetError, Result};
 use crate::generation::processors::{argmax, softmax};
 use crate::network::{read_f32, EncoderBatch};
 use crate::tokenizer::Encoded;
 use crate::Model;
+
+pub use duet_protocol::outputs::Entity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregation {
@@ -36,22 +36,6 @@ impl std::str::FromStr for Aggregation {
             }
         })
     }
-}
-
-/// An entity as the HF pipeline returns it: `entity` + `index` without aggregation,
-/// `entity_group` with it. `start`/`end` are char offsets into the text.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Entity {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entity: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entity_group: Option<String>,
-    pub score: f32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
-    pub word: String,
-    pub start: usize,
-    pub end: usize,
 }
 
 /// Options of the pipeline.

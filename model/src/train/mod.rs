@@ -15,7 +15,7 @@ use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{DuetError, Result};
 use crate::generation::processors::argmax;
@@ -104,23 +104,7 @@ impl Default for TrainConfig {
     }
 }
 
-/// Held-out metrics; which ones are present depends on the task.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Metrics {
-    pub loss: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub macro_f1: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub precision: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recall: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub f1: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub perplexity: Option<f64>,
-}
+pub use duet_protocol::outputs::Metrics;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

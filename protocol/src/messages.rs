@@ -1,19 +1,13 @@
 //! The messages between the page and the engine worker. Both sides serialise these as JSON
-//! strings; local files travel beside the JSON as `File` objects (see `worker::files`).
+//! strings; local files travel beside the JSON as `File` objects.
 //! Every request carries an id; every reply names the request it belongs to.
 
 use serde::{Deserialize, Serialize};
 
+use crate::outputs::{Check, Entity, LabelScore, MaskFill, Metrics};
+
 /// Where the loaded models sit: one per page, so each page keeps its own.
 pub const SLOTS: [&str; 4] = ["generate", "classify", "ner", "fill-mask"];
-
-/// The embedded defaults (folders under `public/models/`).
-pub const DEFAULT_MODELS: [&str; 4] = [
-    duet_model::defaults::GPT2,
-    duet_model::defaults::SENTIMENT,
-    duet_model::defaults::NER,
-    duet_model::defaults::ENCODER,
-];
 
 /// Where a model's files come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,21 +288,21 @@ pub enum Reply {
     },
     /// HF `text-classification` output: labels with scores, best first.
     Labels {
-        labels: Vec<duet_model::pipelines::classify::LabelScore>,
+        labels: Vec<LabelScore>,
     },
     /// HF `token-classification` output; `start`/`end` are char offsets into the text.
     Entities {
-        entities: Vec<duet_model::pipelines::ner::Entity>,
+        entities: Vec<Entity>,
     },
     Fills {
-        fills: Vec<duet_model::pipelines::fill_mask::MaskFill>,
+        fills: Vec<MaskFill>,
     },
     Compared {
         positions: Vec<ComparePosition>,
         gpt_label: String,
         bert_label: String,
-        sentiment: Vec<duet_model::pipelines::classify::LabelScore>,
-        entities: Vec<duet_model::pipelines::ner::Entity>,
+        sentiment: Vec<LabelScore>,
+        entities: Vec<Entity>,
     },
     TrainStarted {
         train_examples: usize,
@@ -325,13 +319,13 @@ pub enum Reply {
     },
     TrainEval {
         step: usize,
-        metrics: duet_model::train::Metrics,
+        metrics: Metrics,
     },
     Trained {
         steps: usize,
         cancelled: bool,
         final_loss: f32,
-        metrics: Option<duet_model::train::Metrics>,
+        metrics: Option<Metrics>,
         info: ModelInfo,
     },
     Files {
@@ -344,7 +338,7 @@ pub enum Reply {
         lines: Vec<BenchLine>,
     },
     Checks {
-        checks: Vec<duet_model::selftest::Check>,
+        checks: Vec<Check>,
         /// Fixtures checked so far, and in all (the reply streams one fixture at a time).
         done: usize,
         total: usize,

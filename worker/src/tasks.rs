@@ -13,10 +13,11 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::load::{self, info};
-use super::state::{self, Trained, STATE};
-use super::{fetch, is_cancelled, now_s, post, scope};
-use crate::protocol::{
+use crate::fetch;
+use crate::load::{self, info};
+use crate::messages::{is_cancelled, now_s, post, scope};
+use crate::state::{self, Trained, STATE};
+use duet_protocol::{
     BenchLine, Candidate, ComparePosition, DownloadFile, GenerateParams, Reply, Request, Source,
     TokenView, TrainParams, SLOTS,
 };

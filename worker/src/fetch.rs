@@ -6,13 +6,17 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response, ResponseInit};
 
-use super::{is_cancelled, post, scope};
-use crate::protocol::{CachedModel, Reply};
+use duet_protocol::{CachedModel, Reply};
+
+use crate::checks::{self, Outcome};
+use crate::messages::{is_cancelled, post, scope};
 
 /// The Cache Storage bucket for model files (the service worker keeps the app in its own).
 pub const MODEL_CACHE: &str = "duet-models-v1";
 /// Header carrying the stored size, so the cached-models list needs no body reads.
 const SIZE_HEADER: &str = "x-duet-size";
+/// Header carrying the version of an embedded default's file (see `manifest`).
+const VERSION_HEADER: &str = "x-duet-version";
 
 /// How one file arrived.
 pub struct Fetched {
@@ -45,28 +49,59 @@ pub fn absolute(url: &str) -> Result<String, String> {
         .map_err(|_| format!("`{url}` is not a valid URL"))
 }
 
-/// Fetches `url` for request `id`. `Ok(None)` means an optional file that is not there.
-pub async fn fetch_file(id: u32, url: &str, required: bool) -> Result<Option<Fetched>, String> {
+/// Removes one cached file (an invalid or outdated entry: it is fetched again).
+async fn evict(cache: &Cache, url: &str) {
+    let _ = JsFuture::from(cache.delete_with_str(url)).await;
+}
+
+/// The cached copy of `url`, if there is one that can be used; an unusable one is evicted.
+async fn from_cache(
+    cache: &Cache,
+    url: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Option<Vec<u8>>, String> {
+    let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await else {
+        return Ok(None);
+    };
+    let Ok(resp) = hit.dyn_into::<Response>() else {
+        return Ok(None);
+    };
+    let stored = resp.headers().get(VERSION_HEADER).ok().flatten();
+    let bytes = read_all(&resp).await?;
+    if checks::cached_usable(name, &bytes, stored.as_deref(), version) {
+        return Ok(Some(bytes));
+    }
+    evict(cache, url).await;
+    Ok(None)
+}
+
+/// Fetches `url` for request `id`. `Ok(None)` means an optional file that is not there — also
+/// when the server answered a web page in its place. `version` is set for the embedded defaults
+/// (from the manifest): a cached copy of another version is replaced.
+pub async fn fetch_file(
+    id: u32,
+    url: &str,
+    required: bool,
+    version: Option<&str>,
+) -> Result<Option<Fetched>, String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
     let cache = open_cache().await;
     if let Some(cache) = &cache {
-        if let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await {
-            if let Ok(resp) = hit.dyn_into::<Response>() {
-                let bytes = read_all(&resp).await?;
-                let n = bytes.len() as u64;
-                post(
-                    id,
-                    Reply::Progress {
-                        file: name,
-                        loaded: n,
-                        total: n,
-                    },
-                );
-                return Ok(Some(Fetched {
-                    bytes,
-                    from_cache: true,
-                }));
-            }
+        if let Some(bytes) = from_cache(cache, url, &name, version).await? {
+            let n = bytes.len() as u64;
+            post(
+                id,
+                Reply::Progress {
+                    file: name,
+                    loaded: n,
+                    total: n,
+                },
+            );
+            return Ok(Some(Fetched {
+                bytes,
+                from_cache: true,
+            }));
         }
     }
     let resp = match JsFuture::from(scope().fetch_with_str(url)).await {
@@ -96,16 +131,30 @@ pub async fn fetch_file(id: u32, url: &str, required: bool) -> Result<Option<Fet
             s => format!("{url} answered HTTP {s} {}", resp.status_text()),
         });
     }
-    let total: u64 = resp
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let bytes = stream_body(id, &name, &resp, total).await?;
+    let content_type = resp.headers().get("content-type").ok().flatten();
+    // A web page needs no download to be recognised (its body is judged below all the same).
+    let is_page = content_type
+        .as_deref()
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let bytes = if is_page {
+        read_all(&resp).await?
+    } else {
+        let total: u64 = resp
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        stream_body(id, &name, &resp, total).await?
+    };
+    match checks::downloaded(url, required, content_type.as_deref(), &bytes) {
+        Outcome::Use => {}
+        Outcome::Absent => return Ok(None),
+        Outcome::Fail(message) => return Err(message),
+    }
     if let Some(cache) = &cache {
-        store(cache, url, &bytes).await;
+        store(cache, url, &bytes, version).await;
     }
     Ok(Some(Fetched {
         bytes,
@@ -181,10 +230,14 @@ async fn stream_body(id: u32, name: &str, resp: &Response, total: u64) -> Result
     Ok(out)
 }
 
-async fn store(cache: &Cache, url: &str, bytes: &[u8]) {
+/// Keeps a checked file (only files [`checks::downloaded`] accepted get here).
+async fn store(cache: &Cache, url: &str, bytes: &[u8], version: Option<&str>) {
     let init = ResponseInit::new();
     let headers = web_sys::Headers::new().expect("Headers");
     let _ = headers.set(SIZE_HEADER, &bytes.len().to_string());
+    if let Some(v) = version {
+        let _ = headers.set(VERSION_HEADER, v);
+    }
     let _ = headers.set("content-type", "application/octet-stream");
     init.set_headers(&headers);
     let mut copy = bytes.to_vec();
@@ -259,7 +312,8 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
-/// A plain GET without progress or caching: `Ok(None)` on 404.
+/// A plain GET of an optional file, without progress or caching: `Ok(None)` on 404 or when
+/// the server answers a web page instead.
 pub async fn fetch_uncached(url: &str) -> Result<Option<Vec<u8>>, String> {
     let resp: Response = JsFuture::from(scope().fetch_with_str(url))
         .await
@@ -268,6 +322,14 @@ pub async fn fetch_uncached(url: &str) -> Result<Option<Vec<u8>>, String> {
     match resp.status() {
         404 => Ok(None),
         s if !resp.ok() => Err(format!("{url} answered HTTP {s}")),
-        _ => read_all(&resp).await.map(Some),
+        _ => {
+            let content_type = resp.headers().get("content-type").ok().flatten();
+            let bytes = read_all(&resp).await?;
+            match checks::downloaded(url, false, content_type.as_deref(), &bytes) {
+                Outcome::Use => Ok(Some(bytes)),
+                Outcome::Absent => Ok(None),
+                Outcome::Fail(message) => Err(message),
+            }
+        }
     }
 }

@@ -1,12 +1,7 @@
-//! The engine's Web Worker. The page posts JSON requests (with `File`s beside them when the user
+//! Messages in, replies out. The page posts JSON requests (with `File`s beside them when the user
 //! picked local files); each long request runs as its own task, and replies stream back tagged
 //! with the request id. `Cancel` is handled at once, between the steps of whatever runs: the
 //! engine yields to this worker's event loop once per token, training step and download chunk.
-
-mod fetch;
-mod load;
-mod state;
-mod tasks;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -16,7 +11,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::protocol::{Envelope, Reply, Request};
+use duet_protocol::{Envelope, Reply, Request};
+
+use crate::tasks;
 
 thread_local! {
     static CANCELLED: RefCell<HashSet<u32>> = RefCell::new(HashSet::new());
@@ -73,7 +70,7 @@ impl log::Log for ConsoleLog {
 
 static LOGGER: ConsoleLog = ConsoleLog;
 
-/// Entry point of the worker binary.
+/// Installs the logger, the panic report and the message handler, then says it is listening.
 pub fn start() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);

@@ -8,9 +8,10 @@ use duet_model::{Model, ModelFiles};
 use js_sys::Array;
 use wasm_bindgen::JsCast;
 
-use super::fetch::{absolute, fetch_file, read_file};
-use super::state::{self, STATE};
-use crate::protocol::{valid_repo_id, ModelInfo, Source, DEFAULT_MODELS as DEFAULTS};
+use crate::fetch::{absolute, fetch_file, read_file};
+use crate::manifest::{self, DefaultFile};
+use crate::state::{self, STATE};
+use duet_protocol::{valid_repo_id, ModelInfo, Source};
 
 /// Tokenizer side files: fetched when present, never required one by one.
 const TOKENIZER_FILES: [&str; 3] = [
@@ -33,15 +34,37 @@ struct Download {
     all_cached: bool,
 }
 
+/// Which files a folder holds, when the app knows without asking the server.
+#[derive(Clone, Copy)]
+enum Listing<'a> {
+    /// Any folder URL: optional files are probed (a 404 or a web page means absent).
+    Unknown,
+    /// An embedded default: exactly the files of its manifest, each with its version.
+    Known(&'a [DefaultFile]),
+}
+
 async fn fetch_into(
     id: u32,
     base: &str,
     names: &[&str],
     required: bool,
+    listing: Listing<'_>,
     into: &mut Download,
 ) -> Result<(), String> {
     for name in names {
-        if let Some(f) = fetch_file(id, &format!("{base}{name}"), required).await? {
+        let version = match listing {
+            Listing::Unknown => None,
+            Listing::Known(files) => match files.iter().find(|f| f.name == *name) {
+                Some(f) => Some(f.version),
+                None if required => {
+                    return Err(format!(
+                        "{name} is missing from the embedded model at {base}"
+                    ))
+                }
+                None => continue,
+            },
+        };
+        if let Some(f) = fetch_file(id, &format!("{base}{name}"), required, version).await? {
             if !f.from_cache {
                 into.bytes += f.bytes.len() as u64;
             }
@@ -53,24 +76,32 @@ async fn fetch_into(
 }
 
 /// Fetches a model folder: an adapter folder (`adapter_config.json`) or a full model.
-async fn fetch_folder(id: u32, base: &str) -> Result<Download, String> {
+async fn fetch_folder(id: u32, base: &str, listing: Listing<'_>) -> Result<Download, String> {
     let mut d = Download {
         files: ModelFiles::new(),
         bytes: 0,
         all_cached: true,
     };
-    fetch_into(id, base, &["adapter_config.json"], false, &mut d).await?;
+    fetch_into(id, base, &["adapter_config.json"], false, listing, &mut d).await?;
     if d.files.get("adapter_config.json").is_some() {
-        fetch_into(id, base, &["adapter_model.safetensors"], true, &mut d).await?;
-        fetch_into(id, base, &["config.json"], false, &mut d).await?;
+        fetch_into(
+            id,
+            base,
+            &["adapter_model.safetensors"],
+            true,
+            listing,
+            &mut d,
+        )
+        .await?;
+        fetch_into(id, base, &["config.json"], false, listing, &mut d).await?;
         return Ok(d);
     }
-    fetch_into(id, base, &["config.json"], true, &mut d).await?;
-    fetch_into(id, base, &TOKENIZER_FILES, false, &mut d).await?;
+    fetch_into(id, base, &["config.json"], true, listing, &mut d).await?;
+    fetch_into(id, base, &TOKENIZER_FILES, false, listing, &mut d).await?;
     if d.files.get("tokenizer.json").is_none() {
-        fetch_into(id, base, &VOCAB_FILES, false, &mut d).await?;
+        fetch_into(id, base, &VOCAB_FILES, false, listing, &mut d).await?;
     }
-    fetch_into(id, base, &["model.safetensors"], true, &mut d).await?;
+    fetch_into(id, base, &["model.safetensors"], true, listing, &mut d).await?;
     Ok(d)
 }
 
@@ -96,7 +127,7 @@ fn base_of_adapter(
         return Err("adapter_config.json does not name its base model".into());
     }
     let last = base.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    if let Some(d) = DEFAULTS.iter().find(|d| **d == last) {
+    if let Some(d) = duet_protocol::defaults::ALL.iter().find(|d| **d == last) {
         if base.starts_with('.') || base == *d {
             return Ok(Source::Default {
                 name: d.to_string(),
@@ -227,7 +258,22 @@ pub async fn load(id: u32, source: &Source, files: Array) -> Result<Loaded, Stri
             }
             let base = absolute(&source.base_url().expect("remote sources have a URL"))?;
             let endpoint = hub_endpoint(source);
-            let d = fetch_folder(id, &base).await?;
+            let listed = match source {
+                Source::Default { name } => {
+                    let files = manifest::files_of(name);
+                    if files.is_empty() {
+                        return Err(format!("there is no embedded model named `{name}`"));
+                    }
+                    files
+                }
+                _ => Vec::new(),
+            };
+            let listing = if listed.is_empty() {
+                Listing::Unknown
+            } else {
+                Listing::Known(&listed)
+            };
+            let d = fetch_folder(id, &base, listing).await?;
             if d.files.get("adapter_config.json").is_some() {
                 let base_src = base_of_adapter(&d.files, Some(&base), &endpoint)?;
                 let base_model = Box::pin(load(id, &base_src, Array::new())).await?;

@@ -1,0 +1,123 @@
+// The README's front door, exactly as a new user runs it: `cargo xtask serve` (its server, its
+// flags), then the page in Chromium with the embedded defaults answering on Generate, Classify
+// and Entities. Also: missing files are 404s, no live-reload script is served, the wasm modules
+// run their static constructors once (they are reactors, not commands), and what a cold first
+// visit downloads before the first generated token.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { setup, SLOW } from "./duet.mjs";
+import { ROOT } from "./server.mjs";
+
+/** `cargo xtask serve` builds first: up to date after `cargo xtask test`'s build, else long. */
+const BUILD = 40 * 60_000;
+const PAGE_WASM_LIMIT = 1.5e6;
+const WORKER_WASM_LIMIT = 12e6;
+const WORKER_WASM_GZIP_LIMIT = 4e6;
+
+let server, url, t;
+const served = [];
+
+before(async () => {
+  server = spawn("cargo", ["xtask", "serve"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL from cargo xtask serve:\n${served.join("")}`)), BUILD);
+    const watch = (chunk) => {
+      served.push(chunk.toString());
+      const m = served.join("").match(/Duet is at (http:\/\/[^\s/]+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    server.stdout.on("data", watch);
+    server.stderr.on("data", watch);
+    server.on("exit", (code) => reject(new Error(`cargo xtask serve exited (${code}):\n${served.join("")}`)));
+  });
+  t = await setup({ appUrl: url });
+}, { timeout: BUILD });
+
+after(async () => {
+  if (process.env.DUET_E2E_LOGS) console.log(t?.logs.join("\n"));
+  await t?.close();
+  if (server?.pid) process.kill(-server.pid, "SIGTERM");
+});
+
+test("missing files are 404, not the page", async () => {
+  for (const missing of ["/models/gpt2-shakespeare/adapter_config.json", "/no-such-file.js", "/generate"]) {
+    const resp = await fetch(url + missing);
+    assert.equal(resp.status, 404, missing);
+    assert.doesNotMatch(resp.headers.get("content-type") || "", /html/, missing);
+  }
+  const config = await fetch(`${url}/models/gpt2-shakespeare/config.json`);
+  assert.equal(config.status, 200);
+  assert.match(config.headers.get("content-type"), /application\/json/);
+});
+
+test("no live-reload script unless asked for with --watch", async () => {
+  const page = await (await fetch(`${url}/`)).text();
+  assert.doesNotMatch(page, /__duet\/build|__trunk|WebSocket/);
+});
+
+test("the wasm is precompressed and within its size budget", async () => {
+  const sizes = {};
+  for (const name of ["duet-app_bg.wasm", "duet-worker_bg.wasm"]) {
+    const raw = await fetch(`${url}/${name}`, { headers: { "accept-encoding": "identity" } });
+    const gz = await fetch(`${url}/${name}`, { headers: { "accept-encoding": "gzip" } });
+    const br = await fetch(`${url}/${name}`, { headers: { "accept-encoding": "br" } });
+    assert.equal(gz.headers.get("content-encoding"), "gzip");
+    assert.equal(br.headers.get("content-encoding"), "br");
+    sizes[name] = {
+      raw: Number(raw.headers.get("content-length")),
+      gzip: Number(gz.headers.get("content-length")),
+      br: Number(br.headers.get("content-length")),
+    };
+    await Promise.all([raw, gz, br].map((r) => r.body?.cancel()));
+  }
+  console.log("wasm sizes (bytes):", JSON.stringify(sizes));
+  assert.ok(sizes["duet-app_bg.wasm"].raw < PAGE_WASM_LIMIT, JSON.stringify(sizes));
+  assert.ok(sizes["duet-worker_bg.wasm"].raw < WORKER_WASM_LIMIT, JSON.stringify(sizes));
+  assert.ok(sizes["duet-worker_bg.wasm"].gzip < WORKER_WASM_GZIP_LIMIT, JSON.stringify(sizes));
+});
+
+test("a cold first visit: the default GPT generates; what it downloaded", { timeout: SLOW * 2 }, async () => {
+  let bytes = 0;
+  let counting = true;
+  t.context.on("requestfinished", async (req) => {
+    const sizes = await req.sizes().catch(() => null);
+    if (counting && sizes) bytes += sizes.responseBodySize + sizes.responseHeadersSize;
+  });
+  await t.duet.open("generate");
+  const gen = t.duet.section("Generate");
+  await t.duet.loaded(gen, "gpt2-shakespeare");
+  await gen.getByLabel("Sample").uncheck();
+  await gen.getByLabel("Max new tokens").fill("8");
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  await gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem").first().waitFor({ timeout: SLOW });
+  counting = false;
+  console.log(`cold first visit: ${(bytes / 1e6).toFixed(1)} MB transferred before the first generated token`);
+  await gen.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+  assert.equal(await gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem").count(), 8);
+  assert.ok(bytes > 0);
+});
+
+test("the Classify and Entities defaults load and answer", { timeout: SLOW * 2 }, async () => {
+  const classify = await t.duet.tab("Classify");
+  await t.duet.loaded(classify, "minilm-sst2");
+  assert.deepEqual(await t.duet.classify("A wonderful, moving film. I loved every minute."), ["positive", "negative"]);
+  const entities = await t.duet.tab("Entities");
+  await t.duet.loaded(entities, "minilm-conll03");
+  const found = await t.duet.entities("Angela Merkel visited Paris.");
+  assert.equal(found["Angela Merkel"], "PER", JSON.stringify(found));
+  assert.equal(found["Paris"], "LOC", JSON.stringify(found));
+});
+
+test("static constructors ran once in each wasm module, after all that work", async () => {
+  // Command-style modules rerun every constructor on each call from JavaScript: thousands by now.
+  assert.deepEqual(await t.duet.constructorRuns(), { page: 1, worker: 1 });
+});
+
+test("no console errors (no live-reload socket, no failed fetches)", async () => {
+  const errors = t.logs.filter((l) => l.startsWith("[error]") || l.startsWith("[pageerror]"));
+  assert.deepEqual(errors, []);
+});
