@@ -1,9 +1,10 @@
 //! `duet`: the engine from the command line, for scripts, benchmarks and tests.
 //! Every failure is one line on stderr and a non-zero exit.
 
+mod stream;
 mod train;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,6 +17,8 @@ use duet_model::device::{block_on, cpu};
 use duet_model::generation::{GenerationConfig, Overflow};
 use duet_model::pipelines::{classify, embed, fill_mask, ner, text_generation};
 use duet_model::{DuetError, Model};
+
+use stream::{Batches, Printer};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +42,9 @@ struct Common {
     /// Print one JSON document instead of readable lines.
     #[arg(long)]
     json: bool,
+    /// Texts per forward pass; input is read, run and printed one batch at a time.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
 }
 
 #[derive(Subcommand)]
@@ -171,26 +177,6 @@ fn load(model: Option<PathBuf>, task: &str) -> Result<Model, DuetError> {
     Model::from_dir(dir, &cpu())
 }
 
-fn texts(given: Vec<String>) -> Result<Vec<String>, DuetError> {
-    if !given.is_empty() {
-        return Ok(given);
-    }
-    let lines: Vec<String> = std::io::stdin()
-        .lock()
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|e| DuetError::Io {
-            path: "stdin".into(),
-            message: e.to_string(),
-        })?;
-    if lines.is_empty() {
-        return Err(DuetError::EmptyInput(
-            "no --text and nothing on standard input".into(),
-        ));
-    }
-    Ok(lines)
-}
-
 fn print_json<T: Serialize>(value: &T) {
     println!(
         "{}",
@@ -216,7 +202,6 @@ fn run(cli: Cli) -> Result<(), DuetError> {
             json,
         } => {
             let model = load(model, "generate")?;
-            let prompts = texts(prompt)?;
             let cfg = GenerationConfig {
                 max_new_tokens,
                 do_sample: !greedy,
@@ -240,45 +225,45 @@ fn run(cli: Cli) -> Result<(), DuetError> {
                 new_token_ids: Vec<u32>,
                 finish_reason: duet_model::generation::FinishReason,
             }
-            let mut outs = Vec::new();
-            for p in &prompts {
-                if !json {
-                    print!("{p}");
-                }
-                let g = block_on(text_generation::text_generation(&model, p, &cfg, |ev| {
+            let mut printer = Printer::new(json);
+            for batch in Batches::new(prompt, 1) {
+                for p in &batch? {
                     if !json {
-                        print!("{}", ev.text);
-                        let _ = std::io::stdout().flush();
+                        print!("{p}");
                     }
-                    true
-                }))?;
-                if !json {
-                    println!();
+                    let g = block_on(text_generation::text_generation(&model, p, &cfg, |ev| {
+                        if !json {
+                            print!("{}", ev.text);
+                            let _ = std::io::stdout().flush();
+                        }
+                        true
+                    }))?;
+                    let out = Out {
+                        generated_text: g.generated_text,
+                        new_token_ids: g.new_token_ids,
+                        finish_reason: g.finish_reason,
+                    };
+                    // The text itself has streamed already; the readable line only ends it.
+                    printer.item(&out, |_| String::new());
                 }
-                outs.push(Out {
-                    generated_text: g.generated_text,
-                    new_token_ids: g.new_token_ids,
-                    finish_reason: g.finish_reason,
-                });
             }
-            if json {
-                print_json(&outs);
-            }
+            printer.finish();
         }
         Command::Classify { common } => {
             let model = load(common.model, "classify")?;
-            let out = block_on(classify::classify(&model, &texts(common.text)?))?;
-            if common.json {
-                print_json(&out);
-            } else {
-                for labels in out {
-                    let line: Vec<String> = labels
-                        .iter()
-                        .map(|l| format!("{} {:.4}", l.label, l.score))
-                        .collect();
-                    println!("{}", line.join("\t"));
+            let mut printer = Printer::new(common.json);
+            for batch in Batches::new(common.text, common.batch_size) {
+                for labels in block_on(classify::classify(&model, &batch?))? {
+                    printer.item(&labels, |labels| {
+                        let line: Vec<String> = labels
+                            .iter()
+                            .map(|l| format!("{} {:.4}", l.label, l.score))
+                            .collect();
+                        line.join("\t")
+                    });
                 }
             }
+            printer.finish();
         }
         Command::Ner {
             common,
@@ -290,55 +275,58 @@ fn run(cli: Cli) -> Result<(), DuetError> {
                 aggregation: aggregation.parse()?,
                 stride,
             };
-            let out = block_on(ner::ner(&model, &texts(common.text)?, opts))?;
-            if common.json {
-                print_json(&out);
-            } else {
-                for ents in out {
-                    let line: Vec<String> = ents
-                        .iter()
-                        .map(|e| {
-                            let label = e.entity_group.as_ref().or(e.entity.as_ref());
-                            format!(
-                                "{}[{}] {}-{} {:.3}",
-                                e.word,
-                                label.map_or("", |s| s),
-                                e.start,
-                                e.end,
-                                e.score
-                            )
-                        })
-                        .collect();
-                    println!("{}", line.join("\t"));
+            let mut printer = Printer::new(common.json);
+            for batch in Batches::new(common.text, common.batch_size) {
+                for ents in block_on(ner::ner(&model, &batch?, opts))? {
+                    printer.item(&ents, |ents| {
+                        let line: Vec<String> = ents
+                            .iter()
+                            .map(|e| {
+                                let label = e.entity_group.as_ref().or(e.entity.as_ref());
+                                format!(
+                                    "{}[{}] {}-{} {:.3}",
+                                    e.word,
+                                    label.map_or("", |s| s),
+                                    e.start,
+                                    e.end,
+                                    e.score
+                                )
+                            })
+                            .collect();
+                        line.join("\t")
+                    });
                 }
             }
+            printer.finish();
         }
         Command::FillMask { common, top_k } => {
             let model = load(common.model, "fill-mask")?;
-            let out = block_on(fill_mask::fill_mask(&model, &texts(common.text)?, top_k))?;
-            if common.json {
-                print_json(&out);
-            } else {
-                for fills in out {
-                    let line: Vec<String> = fills
-                        .iter()
-                        .map(|f| format!("{} {:.4}", f.token_str, f.score))
-                        .collect();
-                    println!("{}", line.join("\t"));
+            let mut printer = Printer::new(common.json);
+            for batch in Batches::new(common.text, common.batch_size) {
+                for fills in block_on(fill_mask::fill_mask(&model, &batch?, top_k))? {
+                    printer.item(&fills, |fills| {
+                        let line: Vec<String> = fills
+                            .iter()
+                            .map(|f| format!("{} {:.4}", f.token_str, f.score))
+                            .collect();
+                        line.join("\t")
+                    });
                 }
             }
+            printer.finish();
         }
         Command::Embed { common } => {
             let model = load(common.model, "embed")?;
-            let out = block_on(embed::embed(&model, &texts(common.text)?))?;
-            if common.json {
-                print_json(&out);
-            } else {
-                for v in out {
-                    let line: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
-                    println!("{}", line.join(" "));
+            let mut printer = Printer::new(common.json);
+            for batch in Batches::new(common.text, common.batch_size) {
+                for v in block_on(embed::embed(&model, &batch?))? {
+                    printer.item(&v, |v| {
+                        let line: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
+                        line.join(" ")
+                    });
                 }
             }
+            printer.finish();
         }
         Command::Bench {
             model,
