@@ -145,13 +145,40 @@ pub struct TrainParams {
     pub seed: u64,
 }
 
+/// Where the engine should run (the page's address says: `?cpu=1`, `?gpu=1`, or nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    /// WebGPU on a hardware adapter; the CPU where WebGPU is missing, fails, or is a software
+    /// renderer (SwiftShader runs Duet's models 20 to 100 times slower than its CPU engine).
+    #[default]
+    Auto,
+    Cpu,
+    /// WebGPU whatever the adapter, software renderers included.
+    Gpu,
+}
+
+impl DeviceChoice {
+    /// From the page address's query string.
+    pub fn from_query(query: &str) -> Self {
+        let has = |flag: &str| query.trim_start_matches('?').split('&').any(|p| p == flag);
+        if has("cpu=1") {
+            Self::Cpu
+        } else if has("gpu=1") {
+            Self::Gpu
+        } else {
+            Self::Auto
+        }
+    }
+}
+
 /// What the page asks of the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Start the compute device (WebGPU, else the CPU) and report which one it is.
+    /// Start the compute device and report which one it is.
     Init {
-        prefer_cpu: bool,
+        device: DeviceChoice,
     },
     Load {
         slot: String,
@@ -384,6 +411,19 @@ mod tests {
             hub_base("http://127.0.0.1:9/", "gpt2", "v1"),
             "http://127.0.0.1:9/gpt2/resolve/v1/"
         );
+    }
+
+    #[test]
+    fn the_address_chooses_the_device() {
+        assert_eq!(DeviceChoice::from_query(""), DeviceChoice::Auto);
+        assert_eq!(DeviceChoice::from_query("?cpu=1"), DeviceChoice::Cpu);
+        assert_eq!(DeviceChoice::from_query("?x=2&gpu=1"), DeviceChoice::Gpu);
+        assert_eq!(DeviceChoice::from_query("?gpu=10"), DeviceChoice::Auto);
+        let json = serde_json::to_string(&Request::Init {
+            device: DeviceChoice::Gpu,
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"op":"init","device":"gpu"}"#);
     }
 
     #[test]

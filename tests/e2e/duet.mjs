@@ -10,8 +10,10 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 export const SLOW = 240_000;
 
 /** Browser, app server and model host for one test file. `appUrl`: the app is already served
- *  there (by `cargo xtask serve`); else `app` (our test server for `dist/` by default) serves it. */
-export async function setup({ appUrl = null, app = appServer() } = {}) {
+ *  there (by `cargo xtask serve`); else `app` (our test server for `dist/` by default) serves it.
+ *  `gpu`: open the app with `?gpu=1`, on WebGPU even though CI's adapter is SwiftShader (which
+ *  the app otherwise leaves for its faster CPU engine). */
+export async function setup({ appUrl = null, app = appServer(), gpu = false } = {}) {
   const host = modelServer();
   const ownApp = appUrl ? null : app;
   appUrl = appUrl ? appUrl.replace(/\/$/, "") : await listen(app);
@@ -42,7 +44,7 @@ export async function setup({ appUrl = null, app = appServer() } = {}) {
     appUrl,
     hostUrl,
     logs,
-    duet: new Duet(page, appUrl, hostUrl),
+    duet: new Duet(page, appUrl, hostUrl, gpu ? "?gpu=1" : ""),
     /** Stops serving the app (for offline tests: only the service worker can answer then). */
     stopApp() {
       ownApp?.close();
@@ -59,19 +61,26 @@ export async function setup({ appUrl = null, app = appServer() } = {}) {
 }
 
 export class Duet {
-  constructor(page, appUrl, hostUrl) {
+  constructor(page, appUrl, hostUrl, query = "") {
     this.page = page;
     this.appUrl = appUrl;
     this.hostUrl = hostUrl;
+    this.query = query;
   }
 
   async open(tab = "generate") {
-    await this.page.goto(`${this.appUrl}/#${tab}`);
+    await this.page.goto(`${this.appUrl}/${this.query}#${tab}`);
     await this.waitReady();
   }
 
   async waitReady() {
     await this.page.getByRole("status", { name: "Compute device" }).filter({ hasText: "Running on" }).waitFor({ timeout: SLOW });
+  }
+
+  /** The app-wide notice (CPU fallback, engine restart), or "" when there is none. */
+  async notice() {
+    const alert = this.page.locator(".notice[role=alert]");
+    return (await alert.count()) ? alert.textContent() : "";
   }
 
   async backend() {

@@ -7,7 +7,7 @@ import { setup, SLOW } from "./duet.mjs";
 
 let t;
 before(async () => {
-  t = await setup();
+  t = await setup({ gpu: true });
   await t.duet.open("fine-tune");
 });
 after(async () => {

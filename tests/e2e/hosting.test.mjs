@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { setup, SLOW } from "./duet.mjs";
-import { spaServer } from "./server.mjs";
+import { appServer, spaServer } from "./server.mjs";
 
 let t;
 before(async () => {
@@ -85,4 +85,18 @@ test("a broken cached file is evicted and fetched again", { timeout: SLOW }, asy
     return (await (await cache.match(url)).text()).trim()[0];
   }, url);
   assert.equal(now, "{");
+});
+
+test("an engine that cannot load is a clear error, not a page waiting forever", { timeout: SLOW }, async () => {
+  const broken = await setup({ app: appServer({ broken: ["/duet-worker_bg.wasm"] }) });
+  try {
+    await broken.page.goto(`${broken.duet.appUrl}/#generate`);
+    const notice = broken.page.locator(".notice[role=alert]");
+    await notice.filter({ hasText: "The engine could not start" }).waitFor({ timeout: SLOW });
+    // Told once: no worker is started again and again.
+    await broken.page.waitForTimeout(1000);
+    assert.ok(broken.page.workers().length <= 1, `${broken.page.workers().length} workers`);
+  } finally {
+    await broken.close();
+  }
 });

@@ -11,8 +11,11 @@ import { ROOT } from "./server.mjs";
 
 /** `cargo xtask serve` builds first: up to date after `cargo xtask test`'s build, else long. */
 const BUILD = 40 * 60_000;
+/** Size budgets (bytes), so a regression (names left in, the speed profile) fails here. The
+ *  engine's raw size stays above the 12 MB once aimed for: binaryen -Oz reaches 11.4 MB but then
+ *  compresses 7% worse, and what a visitor downloads is the compressed file. */
 const PAGE_WASM_LIMIT = 1.5e6;
-const WORKER_WASM_LIMIT = 12e6;
+const WORKER_WASM_LIMIT = 16e6;
 const WORKER_WASM_GZIP_LIMIT = 4e6;
 
 let server, url, t;
@@ -110,6 +113,32 @@ test("the Classify and Entities defaults load and answer", { timeout: SLOW * 2 }
   const found = await t.duet.entities("Angela Merkel visited Paris.");
   assert.equal(found["Angela Merkel"], "PER", JSON.stringify(found));
   assert.equal(found["Paris"], "LOC", JSON.stringify(found));
+});
+
+test("on a software WebGPU adapter (SwiftShader) the app runs on the CPU, and says so", async () => {
+  const adapter = await t.page.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    return a ? { fallback: a.info?.isFallbackAdapter ?? a.isFallbackAdapter, arch: a.info?.architecture } : null;
+  });
+  const software = adapter && (adapter.fallback || /swiftshader/i.test(adapter.arch || ""));
+  if (software) {
+    assert.equal(await t.duet.backend(), "CPU");
+    assert.match(await t.duet.notice(), /software renderer.*\?gpu=1/s);
+  } else {
+    assert.equal(await t.duet.backend(), adapter ? "WebGPU" : "CPU", JSON.stringify(adapter));
+  }
+});
+
+test("bench reports tokens/s and sentences/s", { timeout: SLOW * 2 }, async () => {
+  const page = await t.duet.tab("Bench");
+  await page.getByRole("button", { name: "Run benchmark" }).click();
+  const table = page.getByRole("table", { name: "Benchmark results" });
+  await table.locator("tbody tr").nth(3).waitFor({ timeout: SLOW * 2 });
+  const text = await table.innerText();
+  console.log(`Bench page on ${await t.duet.backend()}:\n${text}`);
+  assert.match(text, /tokens\/s/);
+  assert.match(text, /sentences\/s/);
+  assert.equal(await table.locator("tbody tr").count(), 4);
 });
 
 test("static constructors ran once in each wasm module, after all that work", async () => {

@@ -38,11 +38,14 @@ function sendFile(res, file, headers = {}) {
   fs.createReadStream(file).pipe(res);
 }
 
-/** Serves `dist/` (the built app). */
-export function appServer() {
+/** Serves `dist/` (the built app). `broken`: paths answered with bytes that are not the file. */
+export function appServer({ broken = [] } = {}) {
   return http.createServer((req, res) => {
     const url = new URL(req.url, "http://x");
     let rel = decodeURIComponent(url.pathname);
+    if (broken.includes(rel)) {
+      return send(res, 200, "this is not the file", { "content-type": TYPES[path.extname(rel)] || "text/plain" });
+    }
     if (rel.endsWith("/")) rel += "index.html";
     const file = path.join(DIST, path.normalize(rel));
     if (!file.startsWith(DIST)) return send(res, 403, "forbidden");

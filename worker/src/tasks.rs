@@ -18,13 +18,13 @@ use crate::load::{self, info};
 use crate::messages::{is_cancelled, now_s, post, scope};
 use crate::state::{self, Trained, STATE};
 use duet_protocol::{
-    BenchLine, Candidate, ComparePosition, DownloadFile, GenerateParams, Reply, Request, Source,
-    TokenView, TrainParams, SLOTS,
+    BenchLine, Candidate, ComparePosition, DeviceChoice, DownloadFile, GenerateParams, Reply,
+    Request, Source, TokenView, TrainParams, SLOTS,
 };
 
 pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String> {
     match req {
-        Request::Init { prefer_cpu } => init(prefer_cpu).await,
+        Request::Init { device } => init(device).await,
         Request::Load { slot, source } => {
             if !SLOTS.contains(&slot.as_str()) {
                 return Err(format!("unknown page `{slot}`"));
@@ -89,8 +89,16 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
     }
 }
 
-/// The largest GPU buffer, read from the adapter the browser offers.
-async fn gpu_max_buffer() -> Option<u64> {
+/// What the worker needs to know of the browser's WebGPU adapter before starting on it.
+struct Adapter {
+    /// The largest buffer it accepts, in bytes.
+    max_buffer: u64,
+    /// A software renderer (Chromium's SwiftShader): WebGPU emulated on the CPU.
+    software: bool,
+}
+
+/// The adapter the browser offers, if any.
+async fn adapter() -> Option<Adapter> {
     let nav = Reflect::get(&scope(), &"navigator".into()).ok()?;
     let gpu = Reflect::get(&nav, &"gpu".into()).ok()?;
     if gpu.is_undefined() {
@@ -111,41 +119,57 @@ async fn gpu_max_buffer() -> Option<u64> {
             .ok()
             .and_then(|v| v.as_f64())
     };
-    Some(get("maxStorageBufferBindingSize")?.min(get("maxBufferSize")?) as u64)
+    let flag = |obj: &wasm_bindgen::JsValue, k: &str| {
+        Reflect::get(obj, &k.into())
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
+    let info = Reflect::get(&adapter, &"info".into()).unwrap_or_default();
+    let text = |k: &str| {
+        Reflect::get(&info, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let software = flag(&info, "isFallbackAdapter")
+        || flag(&adapter, "isFallbackAdapter")
+        || ["architecture", "description", "device"]
+            .iter()
+            .any(|k| text(k).contains("swiftshader"));
+    Some(Adapter {
+        max_buffer: get("maxStorageBufferBindingSize")?.min(get("maxBufferSize")?) as u64,
+        software,
+    })
 }
 
-async fn init(prefer_cpu: bool) -> Result<Reply, String> {
-    if let Some(device) = STATE.with(|s| s.borrow().device.clone()) {
-        let _ = device;
+async fn init(choice: DeviceChoice) -> Result<Reply, String> {
+    if STATE.with(|s| s.borrow().device.is_some()) {
         let backend = STATE.with(|s| s.borrow().backend.clone());
         return Ok(Reply::Ready {
             backend,
             note: String::new(),
         });
     }
-    let (device, backend, note, max_buffer) = if prefer_cpu {
-        (
-            Device::flex(),
-            "CPU".to_string(),
-            "running on the CPU as asked".to_string(),
-            None,
-        )
+    let cpu = |note: &str| (Device::flex(), "CPU".to_string(), note.to_string(), None);
+    let (device, backend, note, max_buffer) = if choice == DeviceChoice::Cpu {
+        cpu("running on the CPU as asked")
     } else {
-        match gpu_max_buffer().await {
-            None => (
-                Device::flex(),
-                "CPU".into(),
-                "WebGPU is not available in this browser, so Duet runs on the CPU (slower)".into(),
-                None,
+        match adapter().await {
+            None => {
+                cpu("WebGPU is not available in this browser, so Duet runs on the CPU (slower)")
+            }
+            Some(a) if a.software && choice == DeviceChoice::Auto => cpu(
+                "This browser's WebGPU is a software renderer (no GPU is in use), which runs \
+                 Duet's models far slower than its own CPU engine, so Duet runs on the CPU. \
+                 Add ?gpu=1 to the address to use WebGPU anyway.",
             ),
-            Some(limit) => match Device::wgpu_options().init_async().await {
-                Ok(d) => (d, "WebGPU".into(), String::new(), Some(limit)),
-                Err(e) => (
-                    Device::flex(),
-                    "CPU".into(),
-                    format!("WebGPU failed to start ({e}), so Duet runs on the CPU (slower)"),
-                    None,
-                ),
+            Some(a) => match Device::wgpu_options().init_async().await {
+                Ok(d) => (d, "WebGPU".into(), String::new(), Some(a.max_buffer)),
+                Err(e) => cpu(&format!(
+                    "WebGPU failed to start ({e}), so Duet runs on the CPU (slower)"
+                )),
             },
         }
     };

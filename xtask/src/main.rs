@@ -168,7 +168,7 @@ fn test() {
     });
     let (passed, failed, ok) = steps.time("native tests", tests);
     warnings += steps.time(
-        "app build, linted (wasm32 release, wasm-opt)",
+        "app build, linted (wasm32, wasm-bindgen, wasm-opt)",
         bundle::build_app,
     );
     let (web_passed, web_failed) = steps.time("browser tests", e2e::browser_tests);

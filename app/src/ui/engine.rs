@@ -24,6 +24,9 @@ struct Engine {
     handlers: HashMap<u32, Handler>,
     /// Called when the worker dies (a panic): the page shows why and a fresh worker starts.
     on_fatal: Option<Rc<dyn Fn(String)>>,
+    /// Called when the worker cannot start at all (its wasm failed to load or instantiate): a
+    /// fresh worker would fail the same way, so the page only says why.
+    on_unavailable: Option<Rc<dyn Fn(String)>>,
 }
 
 thread_local! {
@@ -54,7 +57,7 @@ fn spawn() -> Result<Worker, String> {
                 });
                 return;
             }
-            if v["kind"] == "fatal" {
+            if v["kind"] == "fatal" || v["kind"] == "unavailable" {
                 let msg = v["message"].as_str().unwrap_or("unknown error").to_string();
                 fatal(msg);
                 return;
@@ -101,39 +104,60 @@ fn spawn() -> Result<Worker, String> {
     Ok(worker)
 }
 
-/// The worker died: every waiting request gets an error, and a new worker takes its place.
+/// The worker died. If it had started, every waiting request gets an error and a new worker
+/// takes its place; if it never started (its wasm did not load), a new one would fail the same
+/// way, so the page is told the engine is unavailable.
 fn fatal(message: String) {
-    let (handlers, on_fatal) = ENGINE.with(|e| {
+    let (handlers, restarted, notify) = ENGINE.with(|e| {
         let mut e = e.borrow_mut();
         match e.as_mut() {
             Some(e) => {
                 e.worker.terminate();
+                let restart = e.alive;
                 e.alive = false;
                 e.queue.clear();
-                match spawn() {
-                    Ok(w) => e.worker = w,
-                    Err(err) => web_sys::console::error_1(&err.into()),
+                if restart {
+                    match spawn() {
+                        Ok(w) => e.worker = w,
+                        Err(err) => web_sys::console::error_1(&err.into()),
+                    }
                 }
-                (std::mem::take(&mut e.handlers), e.on_fatal.clone())
+                let notify = if restart {
+                    e.on_fatal.clone()
+                } else {
+                    e.on_unavailable.clone()
+                };
+                (std::mem::take(&mut e.handlers), restart, notify)
             }
-            None => (HashMap::new(), None),
+            None => (HashMap::new(), false, None),
         }
     });
-    let text = format!(
-        "The engine stopped ({message}). It has restarted; load your models again to go on."
-    );
+    let text = if restarted {
+        format!(
+            "The engine stopped ({message}). It has restarted; load your models again to go on."
+        )
+    } else {
+        format!(
+            "The engine could not start ({message}). Reload the page; if this persists, this \
+             browser cannot run Duet's engine."
+        )
+    };
     for h in handlers.into_values() {
         h(Reply::Error {
             message: text.clone(),
         });
     }
-    if let Some(f) = on_fatal {
+    if let Some(f) = notify {
         f(text);
     }
 }
 
-/// Starts the worker once; `on_fatal` hears when it had to be restarted.
-pub fn start(on_fatal: impl Fn(String) + 'static) -> Result<(), String> {
+/// Starts the worker once; `on_fatal` hears when it had to be restarted, `on_unavailable` when
+/// it could not start at all.
+pub fn start(
+    on_fatal: impl Fn(String) + 'static,
+    on_unavailable: impl Fn(String) + 'static,
+) -> Result<(), String> {
     let worker = spawn()?;
     ENGINE.with(|e| {
         *e.borrow_mut() = Some(Engine {
@@ -143,6 +167,7 @@ pub fn start(on_fatal: impl Fn(String) + 'static) -> Result<(), String> {
             next_id: 1,
             handlers: HashMap::new(),
             on_fatal: Some(Rc::new(on_fatal)),
+            on_unavailable: Some(Rc::new(on_unavailable)),
         })
     });
     Ok(())

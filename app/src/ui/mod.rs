@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use duet_protocol::{ModelInfo, Reply, Request};
+use duet_protocol::{DeviceChoice, ModelInfo, Reply, Request};
 
 /// State every page shares.
 #[derive(Clone, Copy)]
@@ -63,11 +63,11 @@ fn hash_page() -> String {
     }
 }
 
-/// Starts (or restarts) the engine on the preferred device.
-fn init_engine(s: Shared, prefer_cpu: bool) {
+/// Starts (or restarts) the engine on the chosen device.
+fn init_engine(s: Shared, device: DeviceChoice) {
     s.ready.set(false);
     engine::send(
-        Request::Init { prefer_cpu },
+        Request::Init { device },
         Vec::new(),
         move |reply| match reply {
             Reply::Ready { backend, note } => {
@@ -96,25 +96,24 @@ pub fn App() -> impl IntoView {
         page: RwSignal::new(hash_page()),
     };
     provide_context(s);
-    let prefer_cpu = window()
-        .location()
-        .search()
-        .unwrap_or_default()
-        .contains("cpu=1");
-    let started = engine::start(move |message| {
-        // A crash on WebGPU (a shader this GPU rejects, memory it cannot give) would come back
-        // with the same work: the restarted engine runs on the CPU, and says so.
-        let was_gpu = s.backend.get_untracked() == "WebGPU" || !s.ready.get_untracked();
-        s.notice.set(if was_gpu && !prefer_cpu {
-            format!("{message} WebGPU failed on this device, so Duet now runs on the CPU.")
-        } else {
-            message
-        });
-        s.models.set(HashMap::new());
-        init_engine(s, true);
-    });
+    let choice = DeviceChoice::from_query(&window().location().search().unwrap_or_default());
+    let started = engine::start(
+        move |message| {
+            // A crash on WebGPU (a shader this GPU rejects, memory it cannot give) would come back
+            // with the same work: the restarted engine runs on the CPU, and says so.
+            let was_gpu = s.backend.get_untracked() == "WebGPU" || !s.ready.get_untracked();
+            s.notice.set(if was_gpu && choice != DeviceChoice::Cpu {
+                format!("{message} WebGPU failed on this device, so Duet now runs on the CPU.")
+            } else {
+                message
+            });
+            s.models.set(HashMap::new());
+            init_engine(s, DeviceChoice::Cpu);
+        },
+        move |message| s.notice.set(message),
+    );
     match started {
-        Ok(()) => init_engine(s, prefer_cpu),
+        Ok(()) => init_engine(s, choice),
         Err(e) => s.notice.set(e),
     }
     let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
