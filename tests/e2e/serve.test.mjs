@@ -22,6 +22,7 @@ let server, url, t;
 const served = [];
 
 before(async () => {
+  const started = Date.now();
   server = spawn("cargo", ["xtask", "serve"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no URL from cargo xtask serve:\n${served.join("")}`)), BUILD);
@@ -37,6 +38,7 @@ before(async () => {
     server.stderr.on("data", watch);
     server.on("exit", (code) => reject(new Error(`cargo xtask serve exited (${code}):\n${served.join("")}`)));
   });
+  console.log(`cargo xtask serve answered at ${url} after ${((Date.now() - started) / 60_000).toFixed(1)} min`);
   t = await setup({ appUrl: url });
 }, { timeout: BUILD });
 
