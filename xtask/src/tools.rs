@@ -54,9 +54,10 @@ pub fn ensure_build_tools() {
         run(
             "install wasm-bindgen-cli",
             "cargo",
+            // Not --locked: its published lock file names a webpki-roots release that crates.io
+            // mirrors can lack (seen here); the CLI's version is what must match.
             &[
                 "install",
-                "--locked",
                 "wasm-bindgen-cli",
                 "--version",
                 WASM_BINDGEN,
