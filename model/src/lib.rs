@@ -2,6 +2,7 @@
 //! with the HF pipelines on top. Knows nothing of the DOM; builds for native and wasm32.
 
 pub mod bench;
+pub mod bench_ops;
 pub mod config;
 pub mod defaults;
 pub mod device;

@@ -223,6 +223,12 @@ pub enum Request {
         base: String,
     },
     Bench,
+    /// Time each building block of a transformer layer on this device (`seq` tokens, `reps`
+    /// calls each): the profile behind the speed work. Answered with `BenchResult`, in ms.
+    BenchOps {
+        seq: usize,
+        reps: usize,
+    },
     /// Run the engine's parity checks (the committed fixtures, served at `./fixtures/`).
     SelfTest,
 }

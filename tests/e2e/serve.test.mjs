@@ -143,6 +143,21 @@ test("bench reports tokens/s and sentences/s", { timeout: SLOW * 2 }, async () =
   assert.equal(await table.locator("tbody tr").count(), 4);
 });
 
+test("bench times each operation of a layer at 1 and 128 tokens", { timeout: SLOW }, async () => {
+  const page = await t.duet.tab("Bench");
+  await page.getByRole("button", { name: "Time each operation" }).click();
+  const table = page.getByRole("table", { name: "Operation timings" });
+  await table.locator("tbody tr").first().waitFor({ timeout: SLOW });
+  const rows = await table.locator("tbody tr").allInnerTexts();
+  console.log(`Operation timings on ${await t.duet.backend()}:\n${rows.join("\n")}`);
+  // The read-back floor, then the same 11 ops at each length.
+  assert.equal(rows.length, 23);
+  for (const ops of ["linear 1×768→3072", "linear 128×768→3072", "softmax 12×128×128", "attention, 12 heads × 128 tokens"]) {
+    assert.ok(rows.some((r) => r.startsWith(ops)), `${ops} in ${rows.join(" | ")}`);
+  }
+  for (const r of rows) assert.match(r, /\t\d+\.\d\d ms$/, r);
+});
+
 test("static constructors ran once in each wasm module, after all that work", async () => {
   // Command-style modules rerun every constructor on each call from JavaScript: thousands by now.
   assert.deepEqual(await t.duet.constructorRuns(), { page: 1, worker: 1 });

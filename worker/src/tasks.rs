@@ -85,6 +85,7 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             })
         }
         Request::Bench => bench().await,
+        Request::BenchOps { seq, reps } => bench_ops(seq, reps).await,
         Request::SelfTest => self_test(id).await,
     }
 }
@@ -523,6 +524,24 @@ async fn bench() -> Result<Reply, String> {
         value: n.sentences_per_s,
         unit: "sentences/s".into(),
     });
+    Ok(Reply::BenchResult { lines })
+}
+
+async fn bench_ops(seq: usize, reps: usize) -> Result<Reply, String> {
+    let device = state::device()?;
+    let rows =
+        duet_model::bench_ops::bench_ops(&device, seq.clamp(1, 512), reps.clamp(1, 100), now_s)
+            .await
+            .map_err(|e| e.to_string())?;
+    let lines = rows
+        .into_iter()
+        .map(|r| BenchLine {
+            model: "ops".into(),
+            what: r.op,
+            value: r.ms,
+            unit: "ms".into(),
+        })
+        .collect();
     Ok(Reply::BenchResult { lines })
 }
 

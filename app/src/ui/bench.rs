@@ -7,6 +7,9 @@ use super::{engine, shared};
 use duet_protocol::outputs::Check;
 use duet_protocol::{BenchLine, Reply, Request};
 
+/// The longer of the two lengths the op timings use (the other is one token, a decode step).
+const OPS_TOKENS: usize = 128;
+
 #[component]
 pub fn BenchPage() -> impl IntoView {
     let s = shared();
@@ -24,6 +27,27 @@ pub fn BenchPage() -> impl IntoView {
                 _ => return,
             }
             busy.set(false);
+        });
+    };
+    // Per-op timings: what one transformer layer's pieces cost on this device.
+    let ops: RwSignal<Vec<BenchLine>> = RwSignal::new(Vec::new());
+    let ops_error = RwSignal::new(String::new());
+    let timing = RwSignal::new(false);
+    let time_ops = move || {
+        ops.set(Vec::new());
+        ops_error.set(String::new());
+        timing.set(true);
+        let request = Request::BenchOps {
+            seq: OPS_TOKENS,
+            reps: 5,
+        };
+        engine::send(request, Vec::new(), move |reply| {
+            match reply {
+                Reply::BenchResult { lines: l } => ops.set(l),
+                Reply::Error { message } => ops_error.set(message),
+                _ => return,
+            }
+            timing.set(false);
         });
     };
     let checks: RwSignal<Vec<Check>> = RwSignal::new(Vec::new());
@@ -75,6 +99,27 @@ pub fn BenchPage() -> impl IntoView {
             <tbody>
                 {move || lines.get().into_iter().map(|l| view! {
                     <tr><td>{l.model}</td><td>{l.what}</td><td>{format!("{:.1} {}", l.value, l.unit)}</td></tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <h3>"Each operation"</h3>
+        <p class="explain">
+            {format!("The pieces of one BERT-base / GPT-2-small layer (width 768, 12 heads) at 1 token \
+              (a generation step) and {OPS_TOKENS} tokens (a sentence), milliseconds per call on this \
+              device: where a forward pass spends its time.")}
+        </p>
+        <div class="actions">
+            <button on:click=move |_| time_ops() disabled=move || timing.get() || !s.ready.get()>
+                "Time each operation"
+            </button>
+            <Show when=move || timing.get()><span role="status">"Timing…"</span></Show>
+        </div>
+        <ErrorLine error=ops_error />
+        <table aria-label="Operation timings">
+            <thead><tr><th>"Operation"</th><th>"Time per call"</th></tr></thead>
+            <tbody>
+                {move || ops.get().into_iter().map(|l| view! {
+                    <tr><td>{l.what}</td><td>{format!("{:.2} {}", l.value, l.unit)}</td></tr>
                 }).collect_view()}
             </tbody>
         </table>

@@ -175,34 +175,35 @@ pub fn GeneratePage() -> impl IntoView {
             }}
         </ol>
         <h3>"Each new token and its alternatives"</h3>
+        // Keyed: a new token adds one item; the ones shown are never rebuilt (rebuilding the
+        // whole list per token made the page, not the engine, the bottleneck of long runs).
         <ol class="tokens" aria-label="Generated tokens">
-            {move || {
-                steps
-                    .get()
-                    .into_iter()
-                    .map(|st| {
-                        let i = st.index;
-                        view! {
-                            <li>
-                                <button
-                                    class="token"
-                                    aria-pressed=move || (selected.get() == Some(i)).to_string()
-                                    on:click=move |_| selected.set(Some(i))
-                                >
-                                    {st.token.replace(' ', "␣")}
-                                </button>
-                            </li>
-                        }
-                    })
-                    .collect_view()
-            }}
+            <For
+                each=move || steps.with(|v| v.iter().map(|st| (st.index, st.token.clone())).collect::<Vec<_>>())
+                key=|(i, _)| *i
+                children=move |(i, token)| {
+                    view! {
+                        <li>
+                            <button
+                                class="token"
+                                aria-pressed=move || (selected.get() == Some(i)).to_string()
+                                on:click=move |_| selected.set(Some(i))
+                            >
+                                {token.replace(' ', "␣")}
+                            </button>
+                        </li>
+                    }
+                }
+            />
         </ol>
         <div class="next-probs" aria-label="Next-token probabilities">
             {move || {
-                let all = steps.get();
-                let pick = selected.get().or_else(|| all.last().map(|s| s.index));
-                all.into_iter()
-                    .find(|s| Some(s.index) == pick)
+                let pick = selected.get();
+                let shown = steps.with(|all| {
+                    let pick = pick.or_else(|| all.last().map(|s| s.index));
+                    all.iter().find(|s| Some(s.index) == pick).cloned()
+                });
+                shown
                     .map(|st| {
                         view! {
                             <p>{format!("Step {}: the model's top choices before it picked “{}”", st.index + 1, st.token)}</p>
