@@ -106,10 +106,7 @@ pub async fn fetch_file(
     }
     let resp = match JsFuture::from(scope().fetch_with_str(url)).await {
         Ok(r) => r.unchecked_into::<Response>(),
-        Err(e) if !required => {
-            let _ = e;
-            return Ok(None);
-        }
+        Err(_) if !required => return Ok(None),
         Err(e) => {
             return Err(format!(
                 "could not download {url}: the server is unreachable, you are offline, or it \
