@@ -196,6 +196,12 @@ pub enum Request {
         slot: String,
         text: String,
     },
+    /// Several texts in one forward pass (HF's pipeline given a list); the browser benchmark's
+    /// batch of 8.
+    ClassifyBatch {
+        slot: String,
+        texts: Vec<String>,
+    },
     Ner {
         slot: String,
         text: String,
@@ -310,6 +316,8 @@ pub enum Reply {
         index: usize,
         text: String,
         token: String,
+        /// The vocabulary id (what the browser benchmark compares with transformers.js's).
+        token_id: u32,
         top: Vec<Candidate>,
         tokens_per_s: f64,
     },
@@ -322,6 +330,10 @@ pub enum Reply {
     /// HF `text-classification` output: labels with scores, best first.
     Labels {
         labels: Vec<LabelScore>,
+    },
+    /// One `Labels` list per text of a `ClassifyBatch`, in order.
+    LabelsBatch {
+        labels: Vec<Vec<LabelScore>>,
     },
     /// HF `token-classification` output; `start`/`end` are char offsets into the text.
     Entities {
@@ -457,5 +469,41 @@ mod tests {
         let back: Envelope<Request> = serde_json::from_str(&json).unwrap();
         assert_eq!(back.id, 7);
         assert!(matches!(back.body, Request::Load { slot, .. } if slot == "ner"));
+    }
+
+    /// The browser bench page (tests/bench/bench.html) writes and reads these by hand.
+    #[test]
+    fn the_bench_pages_messages_keep_their_shape() {
+        let r: Envelope<Request> = serde_json::from_str(
+            r#"{"id": 3, "op": "classify_batch", "slot": "classify", "texts": ["a", "b"]}"#,
+        )
+        .unwrap();
+        assert!(matches!(r.body, Request::ClassifyBatch { texts, .. } if texts.len() == 2));
+        let token = Envelope {
+            id: 4,
+            body: Reply::Token {
+                index: 0,
+                text: "Hi".into(),
+                token: "Hi".into(),
+                token_id: 17,
+                top: vec![],
+                tokens_per_s: 1.0,
+            },
+        };
+        let v = serde_json::to_value(&token).unwrap();
+        assert_eq!(
+            (v["id"].as_u64(), v["kind"].as_str()),
+            (Some(4), Some("token"))
+        );
+        assert_eq!(v["token_id"], 17);
+        let batch = Reply::LabelsBatch {
+            labels: vec![vec![LabelScore {
+                label: "positive".into(),
+                score: 0.5,
+            }]],
+        };
+        let v = serde_json::to_value(&batch).unwrap();
+        assert_eq!(v["kind"], "labels_batch");
+        assert_eq!(v["labels"][0][0]["label"], "positive");
     }
 }

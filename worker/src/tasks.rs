@@ -44,6 +44,13 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
                 labels: out.pop().unwrap_or_default(),
             })
         }
+        Request::ClassifyBatch { slot, texts } => {
+            let model = state::model(&slot)?;
+            let labels = classify::classify(&model, &texts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::LabelsBatch { labels })
+        }
         Request::Ner {
             slot,
             text,
@@ -244,6 +251,7 @@ async fn generate(id: u32, slot: &str, p: GenerateParams) -> Result<Reply, Strin
                 index: ev.index,
                 text: ev.text.clone(),
                 token: model.tokenizer.decode(&[ev.id], false).unwrap_or_default(),
+                token_id: ev.id,
                 top: candidates(&ev.top),
                 tokens_per_s: rate,
             },

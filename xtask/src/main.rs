@@ -5,7 +5,8 @@
 //! - `build`     build the browser app into `dist/`
 //! - `test`      every check CI runs: fmt, clippy (native and wasm32, by the builds themselves),
 //!   native tests, the app's build and its end-to-end tests in headless Chromium on WebGPU
-//! - `bench`     engine throughput next to PyTorch's on the same checkpoints
+//! - `bench`     engine throughput next to PyTorch's on the same checkpoints; `--browser`: the app's
+//!   engine next to transformers.js in the same headless Chromium
 //! - `fixtures`  regenerate the reference fixtures with the pinned Python environment
 //! - `defaults`  retrain the embedded default models (the recipe their model cards cite)
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 use std::time::{Duration, Instant};
 
+mod browser_bench;
 mod bundle;
 mod e2e;
 mod lint;
@@ -74,7 +76,7 @@ fn python() -> PathBuf {
     home.join(".cache/duet-py/bin/python")
 }
 
-fn ensure_python_env() -> PathBuf {
+pub(crate) fn ensure_python_env() -> PathBuf {
     let py = python();
     if !py.exists() {
         let venv = py.parent().and_then(Path::parent).expect("venv path");
@@ -475,12 +477,15 @@ fn main() {
         Some("build") => {
             bundle::build_app();
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("--browser") => {
+            browser_bench::browser_bench(&args[2..])
+        }
         Some("bench") => bench(&args[1..]),
         Some("fixtures") => fixtures(),
         Some("defaults") => defaults(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [--watch] [--port N] | build | test | bench [MODEL_DIR...] | fixtures | defaults>"
+                "usage: cargo xtask <serve [--watch] [--port N] | build | test | bench [MODEL_DIR...] | bench --browser [--gpt DIR] [--bert DIR] | fixtures | defaults>"
             );
             exit(2)
         }

@@ -70,6 +70,7 @@ pub fn GeneratePage() -> impl IntoView {
                     token,
                     top,
                     tokens_per_s,
+                    ..
                 } => {
                     output.update(|o| o.push_str(&text));
                     steps.update(|v| v.push(Step { index, token, top }));
