@@ -9,6 +9,8 @@ pub mod device;
 pub mod error;
 pub mod files;
 pub mod generation;
+#[cfg(feature = "wgpu")]
+mod kernels;
 pub mod loader;
 pub mod models;
 pub mod network;

@@ -4,7 +4,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, Initializer};
 use burn::tensor::activation;
-use burn::tensor::module::linear;
+use burn::tensor::module::{layer_norm, linear};
 use burn::tensor::{Bool, Device, Tensor};
 
 /// HF's initialisation (`initializer_range` 0.02): what new heads and from-scratch models get.
@@ -42,10 +42,16 @@ impl LayerNorm {
         }
     }
 
+    /// One launch on WebGPU (`kernels`); elsewhere burn's own op, one SIMD pass per row on the
+    /// CPU backend (the written-out `var_mean_bias`, scale and shift took eleven ops).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let (var, mean) = x.clone().var_mean_bias(D - 1);
-        let x = (x - mean) / (var + self.eps).sqrt();
-        x * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+        #[cfg(feature = "wgpu")]
+        if let Some(y) =
+            crate::kernels::layer_norm(&x, &self.weight.val(), &self.bias.val(), self.eps)
+        {
+            return y;
+        }
+        layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
     }
 }
 
@@ -113,13 +119,28 @@ impl Linear {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_act(x, None)
+    }
+
+    /// `act(forward(x))`, fused into the projection's launch where `kernels` can.
+    pub fn forward_act<const D: usize>(&self, x: Tensor<D>, act: Option<Activation>) -> Tensor<D> {
+        #[cfg(feature = "wgpu")]
+        if let (None, Some(b)) = (&self.lora, &self.bias) {
+            if let Some(y) = crate::kernels::linear(&x, &self.weight.val(), &b.val(), act) {
+                return y;
+            }
+        }
         let y = linear(
             x.clone(),
             self.weight.val(),
             self.bias.as_ref().map(Param::val),
         );
-        match &self.lora {
+        let y = match &self.lora {
             Some(l) => y + l.forward(x),
+            None => y,
+        };
+        match act {
+            Some(a) => a.forward(y),
             None => y,
         }
     }
@@ -148,9 +169,24 @@ impl Conv1D {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_act(x, None)
+    }
+
+    /// `act(forward(x))`, fused into the projection's launch where `kernels` can.
+    pub fn forward_act(&self, x: Tensor<3>, act: Option<Activation>) -> Tensor<3> {
+        #[cfg(feature = "wgpu")]
+        if self.lora.is_none() {
+            if let Some(y) = crate::kernels::linear(&x, &self.weight.val(), &self.bias.val(), act) {
+                return y;
+            }
+        }
         let y = linear(x.clone(), self.weight.val(), Some(self.bias.val()));
-        match &self.lora {
+        let y = match &self.lora {
             Some(l) => y + l.forward(x),
+            None => y,
+        };
+        match act {
+            Some(a) => a.forward(y),
             None => y,
         }
     }

@@ -161,11 +161,27 @@ async fn gpt2(model: &Model, exp: &Value, r: &mut Report) -> crate::Result<()> {
             u32s(&case["input_ids"]),
         );
         let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        let input = Tensor::<2, Int>::from_data(TensorData::new(v, [1, ids.len()]), &model.device);
+        let input =
+            Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [1, ids.len()]), &model.device);
         let logits = read_f32(gpt2.forward(input)).await?;
         r.close(
             &format!("logits #{i}"),
             &logits,
+            &f32s(&case["logits"]),
+            1e-4,
+        );
+        // The same logits one token at a time through the KV cache: the decode path, which on
+        // WebGPU runs its own kernels (`kernels::decode_attention`).
+        let mut cache = gpt2.new_cache(1);
+        let mut rows = Vec::new();
+        for &id in &v {
+            let step =
+                Tensor::<2, Int>::from_data(TensorData::new(vec![id], [1, 1]), &model.device);
+            rows.extend(read_f32(gpt2.forward_cached(step, &mut cache)).await?);
+        }
+        r.close(
+            &format!("logits #{i}, token by token (KV cache)"),
+            &rows,
             &f32s(&case["logits"]),
             1e-4,
         );

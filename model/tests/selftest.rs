@@ -20,6 +20,26 @@ fn files(name: &str) -> ModelFiles {
 
 #[test]
 fn every_fixture_passes_on_the_cpu() {
+    every_fixture_passes_on(&cpu());
+}
+
+/// The same checks on a native wgpu adapter (with the `wgpu` feature, where
+/// `DUET_GPU_TESTS=1`): the WebGPU path's hand-written kernels (`src/kernels.rs`) against the
+/// fixtures, without a browser. Mesa's lavapipe is enough (`apt-get install mesa-vulkan-drivers`).
+#[cfg(feature = "wgpu")]
+#[test]
+fn every_fixture_passes_on_a_native_gpu() {
+    if std::env::var_os("DUET_GPU_TESTS").is_none() {
+        eprintln!("skipped: set DUET_GPU_TESTS=1 to run the self-check on a wgpu adapter");
+        return;
+    }
+    let device = burn::tensor::Device::wgpu_options()
+        .init()
+        .expect("a wgpu adapter");
+    every_fixture_passes_on(&device);
+}
+
+fn every_fixture_passes_on(device: &burn::tensor::Device) {
     let mut total = 0;
     for (name, kind) in FIXTURES {
         let checks = block_on(check_fixture(
@@ -27,7 +47,7 @@ fn every_fixture_passes_on_the_cpu() {
             *kind,
             &files(name),
             &expected(name),
-            &cpu(),
+            device,
         ));
         assert!(checks.len() >= 3, "{name}: {checks:?}");
         for c in &checks {

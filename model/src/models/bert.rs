@@ -215,7 +215,9 @@ impl Bert {
         if let Some(cls) = &self.cls {
             let p = &cls.predictions;
             let t = &p.transform;
-            let h = t.LayerNorm.forward(t.act.forward(t.dense.forward(hidden)));
+            let h = t
+                .LayerNorm
+                .forward(t.dense.forward_act(hidden, Some(t.act)));
             let wte = self.bert.embeddings.word_embeddings.weight.val(); // tied decoder
             return Some(burn::tensor::module::linear(
                 h,
@@ -249,8 +251,8 @@ impl BertLayer {
         let x = a.output.forward(ctx, x);
         let inner = self
             .intermediate
-            .act
-            .forward(self.intermediate.dense.forward(x.clone()));
+            .dense
+            .forward_act(x.clone(), Some(self.intermediate.act));
         self.output.forward(inner, x)
     }
 }

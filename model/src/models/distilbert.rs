@@ -168,7 +168,7 @@ impl DistilBert {
             &self.vocab_layer_norm,
             &self.vocab_projector,
         ) {
-            let h = ln.forward(self.act.forward(t.forward(hidden)));
+            let h = ln.forward(t.forward_act(hidden, Some(self.act)));
             let wte = self.distilbert.embeddings.word_embeddings.weight.val();
             return Some(burn::tensor::module::linear(
                 h,
@@ -196,7 +196,7 @@ impl TransformerBlock {
         let f = &self.ffn;
         let h = f
             .dropout
-            .forward(f.lin2.forward(f.act.forward(f.lin1.forward(x.clone()))));
+            .forward(f.lin2.forward(f.lin1.forward_act(x.clone(), Some(f.act))));
         self.output_layer_norm.forward(h + x)
     }
 }

@@ -214,6 +214,14 @@ impl Gpt2Attention {
     ) -> Tensor<3> {
         let [b, t, c] = x.dims();
         let qkv = self.c_attn.forward(x); // [B, T, 3C]
+        #[cfg(feature = "wgpu")]
+        if let Some((layer, cache)) = cache.as_ref().filter(|_| t == 1) {
+            // Decoding one token on WebGPU: cache write and attention in three launches.
+            let (ck, cv) = &cache.layers[*layer];
+            if let Some(y) = crate::kernels::decode_attention(&qkv, ck, cv, cache.len, self.scale) {
+                return self.resid_dropout.forward(self.c_proj.forward(y));
+            }
+        }
         let q = split_heads(qkv.clone().slice([0..b, 0..t, 0..c]), self.n_head);
         let mut k = split_heads(qkv.clone().slice([0..b, 0..t, c..2 * c]), self.n_head);
         let mut v = split_heads(qkv.slice([0..b, 0..t, 2 * c..3 * c]), self.n_head);
@@ -235,7 +243,7 @@ impl Gpt2Attention {
 
 impl Gpt2Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.act.forward(self.c_fc.forward(x));
+        let x = self.c_fc.forward_act(x, Some(self.act));
         self.dropout.forward(self.c_proj.forward(x))
     }
 }
