@@ -122,13 +122,13 @@ test("an invalid Hub id", { timeout: SLOW }, async () => {
 test("a download can be cancelled, and the page stays usable", { timeout: SLOW }, async () => {
   const gen = await t.duet.tab("Generate");
   await t.duet.loadUrl(gen, `${t.hostUrl}/slow/gpt2-tiny/`);
-  const progress = gen.getByRole("progressbar", { name: "Download progress" });
+  // Bytes arrive (the wait fails the test if they never do). One read, in the page: reading the
+  // value again afterwards raced with the row re-rendering (seen once in a full run).
   await t.page.waitForFunction(
-    () => Number(document.querySelector('#page-generate progress')?.value || 0) > 0,
+    () => Number(document.querySelector('#page-generate progress[aria-label="Download progress"]')?.value || 0) > 0,
     null,
     { timeout: SLOW },
   );
-  assert.ok(Number(await progress.getAttribute("value")) > 0);
   await gen.getByRole("button", { name: "Cancel download" }).click();
   assert.match(await t.duet.error(gen), /cancelled/);
   await gen.getByLabel("Sample").uncheck();
