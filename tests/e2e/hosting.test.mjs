@@ -80,11 +80,13 @@ test("a broken cached file is evicted and fetched again", { timeout: SLOW }, asy
   const gen = await t.duet.tab("Generate");
   await gen.getByRole("button", { name: "Load embedded" }).click();
   assert.match(await t.duet.loaded(gen, "gpt2-shakespeare"), /GPT2LMHeadModel/);
-  const now = await t.page.evaluate(async (url) => {
+  // The page may already show the model from before while the worker is still re-fetching: wait
+  // for the cache to hold the real config (a timeout fails the test).
+  await t.page.waitForFunction(async (url) => {
     const cache = await caches.open("duet-models-v1");
-    return (await (await cache.match(url)).text()).trim()[0];
-  }, url);
-  assert.equal(now, "{");
+    const hit = await cache.match(url);
+    return hit !== undefined && (await hit.text()).trim()[0] === "{";
+  }, url, { timeout: SLOW, polling: 100 });
 });
 
 test("an engine that cannot load is a clear error, not a page waiting forever", { timeout: SLOW }, async () => {
