@@ -7,6 +7,25 @@ pub fn cpu() -> burn::tensor::Device {
     burn::tensor::Device::flex()
 }
 
+/// A GPU through wgpu, natively (Vulkan, Metal, DX12) — what `duet --device gpu` runs on. Only
+/// with the `wgpu` feature; without it, an error that says how to build with it. (Native only:
+/// the browser's worker starts WebGPU asynchronously itself.)
+#[cfg(not(target_arch = "wasm32"))]
+pub fn gpu() -> crate::Result<burn::tensor::Device> {
+    #[cfg(feature = "wgpu")]
+    {
+        burn::tensor::Device::wgpu_options()
+            .init()
+            .map_err(|e| crate::DuetError::InvalidOption(format!("no GPU adapter: {e}")))
+    }
+    #[cfg(not(feature = "wgpu"))]
+    Err(crate::DuetError::InvalidOption(
+        "this duet was built without GPU support: build it with \
+         `cargo build --release -p duet-model --features wgpu`"
+            .into(),
+    ))
+}
+
 /// Runs a future to completion on the current thread (native callers of the async pipelines).
 /// Never call this in the browser's main thread: WebGPU reads need the event loop.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

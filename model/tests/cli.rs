@@ -252,3 +252,56 @@ fn bad_input_is_one_line_error_and_nonzero_exit() {
     fails_cleanly(&["classify", "--model", &t, "--text", "x"], "config.json");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// `--device gpu` where duet was built without GPU support: a one-line error that says how to
+/// build it, not a panic. (Built with `--features wgpu`, the same command runs on the adapter.)
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn device_gpu_without_the_feature_says_how_to_build_it() {
+    let model = fixture_dir("gpt2-tiny");
+    fails_cleanly(
+        &[
+            "--device",
+            "gpu",
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "Hi",
+        ],
+        "--features wgpu",
+    );
+}
+
+/// The CLI on a native GPU gives the CPU's greedy tokens (with `--features wgpu`, where
+/// `DUET_GPU_TESTS=1`; Mesa's lavapipe is enough).
+#[cfg(feature = "wgpu")]
+#[test]
+fn device_gpu_generates_what_the_cpu_does() {
+    if std::env::var_os("DUET_GPU_TESTS").is_none() {
+        eprintln!("skipped: set DUET_GPU_TESTS=1 to run the CLI on a wgpu adapter");
+        return;
+    }
+    let model = fixture_dir("gpt2-tiny");
+    let args = |device: &'static str| {
+        let m = model.to_str().unwrap().to_string();
+        json_ok(
+            &[
+                "--device",
+                device,
+                "generate",
+                "--model",
+                &m,
+                "--prompt",
+                "Hello",
+                "--greedy",
+                "--max-new-tokens",
+                "12",
+                "--json",
+            ],
+            None,
+        )
+    };
+    let (cpu, gpu) = (args("cpu"), args("gpu"));
+    assert_eq!(gpu[0]["new_token_ids"], cpu[0]["new_token_ids"]);
+}

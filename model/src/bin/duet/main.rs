@@ -29,6 +29,23 @@ use stream::{Batches, Printer};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where the engine runs: `cpu` (burn's flex backend, every core) or `gpu` (wgpu: Vulkan,
+    /// Metal or DX12; needs a duet built with `--features wgpu`).
+    #[arg(long, global = true, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Gpu,
+}
+
+/// The device `--device` chose, started once (`main` sets it before any command runs).
+static DEVICE: std::sync::OnceLock<burn::tensor::Device> = std::sync::OnceLock::new();
+
+fn device() -> burn::tensor::Device {
+    DEVICE.get().cloned().unwrap_or_else(cpu)
 }
 
 #[derive(Args)]
@@ -174,7 +191,7 @@ fn load(model: Option<PathBuf>, task: &str) -> Result<Model, DuetError> {
             models_dir().join(name)
         }
     };
-    Model::from_dir(dir, &cpu())
+    Model::from_dir(dir, &device())
 }
 
 fn print_json<T: Serialize>(value: &T) {
@@ -185,6 +202,9 @@ fn print_json<T: Serialize>(value: &T) {
 }
 
 fn run(cli: Cli) -> Result<(), DuetError> {
+    if cli.device == DeviceArg::Gpu {
+        let _ = DEVICE.set(duet_model::device::gpu()?);
+    }
     match cli.command {
         Command::Generate {
             model,
@@ -339,11 +359,16 @@ fn run(cli: Cli) -> Result<(), DuetError> {
             let now = || start.elapsed().as_secs_f64();
             let mut rows = Vec::new();
             for dir in model {
-                let m = Model::from_dir(&dir, &cpu())?;
+                let m = Model::from_dir(&dir, &device())?;
+                let backend = if DEVICE.get().is_some() {
+                    "burn wgpu (GPU)"
+                } else {
+                    "burn flex (CPU)"
+                };
                 let mut row = serde_json::json!({
                     "model": dir.display().to_string(),
                     "architecture": m.config.architecture,
-                    "backend": "burn flex (CPU)",
+                    "backend": backend,
                 });
                 if m.config.is_gpt2() {
                     let g = block_on(bench::bench_generation(&m, BENCH_PROMPT, new_tokens, now))?;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use duet_model::device::{block_on, cpu};
+use duet_model::device::block_on;
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::optim::Schedule;
@@ -103,7 +103,7 @@ pub fn convert(a: ConvertArgs) -> Result<(), DuetError> {
             )))
         }
     };
-    let model = Model::from_dir(&a.model, &cpu())?;
+    let model = Model::from_dir(&a.model, &crate::device())?;
     write_files(
         &a.output,
         &block_on(export::full_checkpoint(&model, dtype))?,
@@ -165,7 +165,7 @@ fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
 
 pub fn train(a: TrainArgs) -> Result<(), DuetError> {
     let task: Task = a.task.parse()?;
-    let base = Model::from_dir(&a.model, &cpu())?;
+    let base = Model::from_dir(&a.model, &crate::device())?;
     let mut data = TaskData::parse(task, &read(&a.data)?)?;
     if let Some(names) = &a.label_names {
         data = data.rename_labels(&parse_names(names)?);
@@ -296,7 +296,7 @@ pub fn new_gpt2(a: NewGpt2Args) -> Result<(), DuetError> {
         n_embd: a.n_embd,
         n_positions: a.n_positions,
     };
-    let model = scratch::new_gpt2(tokenizer, &shape, a.seed, &cpu())?;
+    let model = scratch::new_gpt2(tokenizer, &shape, a.seed, &crate::device())?;
     let files = block_on(export::full_checkpoint(&model, DType::F32))?;
     write_files(&a.output, &files)?;
     println!(
