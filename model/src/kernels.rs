@@ -304,7 +304,14 @@ pub fn linear<const D: usize>(
         return Some(Tensor::from_primitive::<Wgpu>(out));
     }
     let y = x.clone().matmul(w.clone().unsqueeze());
-    let yc = buffer(&y)?;
+    let Some(yc) = buffer(&y) else {
+        // Finish with burn ops rather than return `None`: the caller would redo the matmul.
+        let y = y + b.clone().unsqueeze();
+        return Some(match act {
+            Some(a) => a.forward(y),
+            None => y,
+        });
+    };
     let len = yc.meta.num_elements();
     let (count, dim) = launch_dims(&yc, len);
     unsafe {

@@ -53,7 +53,9 @@ pub struct Gpt2LmHeadModel {
 
 /// Keys and values of past positions, per layer, so a new token costs one step.
 /// Preallocated to the context length; `len` positions are filled.
-#[derive(Debug, Clone)]
+/// Not `Clone`: on WebGPU a decoding step writes its key and value into these tensors in place
+/// (`kernels::decode_attention`), which a copy sharing the buffers would see.
+#[derive(Debug)]
 pub struct KvCache {
     /// Per layer: keys and values, each `[B, H, n_positions, d]`.
     layers: Vec<(Tensor<4>, Tensor<4>)>,
