@@ -26,6 +26,14 @@ pub fn gpu() -> crate::Result<burn::tensor::Device> {
     ))
 }
 
+/// Tells the WebGPU kernels that the adapter is a software renderer (SwiftShader, lavapipe), where
+/// kernels with one unit per output beat the workgroup kernels a real GPU wants (see
+/// `kernels/serial.rs`). Process-wide; the browser's worker calls it once, when it starts WebGPU.
+#[cfg(feature = "wgpu")]
+pub fn set_software_adapter(software: bool) {
+    crate::kernels::set_software_adapter(software);
+}
+
 /// Runs a future to completion on the current thread (native callers of the async pipelines).
 /// Never call this in the browser's main thread: WebGPU reads need the event loop.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -126,7 +126,9 @@ impl Linear {
     pub fn forward_act<const D: usize>(&self, x: Tensor<D>, act: Option<Activation>) -> Tensor<D> {
         #[cfg(feature = "wgpu")]
         if let (None, Some(b)) = (&self.lora, &self.bias) {
-            if let Some(y) = crate::kernels::linear(&x, &self.weight.val(), &b.val(), act) {
+            if let Some(y) =
+                crate::kernels::linear(&x, &self.weight.val(), Some(&b.val()), act, None)
+            {
                 return y;
             }
         }
@@ -143,6 +145,25 @@ impl Linear {
             Some(a) => a.forward(y),
             None => y,
         }
+    }
+
+    /// `dropout(forward(x)) + residual` (a sublayer's output joining the residual stream), in
+    /// the projection's launch where `kernels` can: inference, where dropout is the identity.
+    pub fn forward_add<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        residual: Tensor<D>,
+        dropout: Option<&Dropout>,
+    ) -> Tensor<D> {
+        #[cfg(feature = "wgpu")]
+        if let (None, Some(b)) = (&self.lora, &self.bias) {
+            let w = self.weight.val();
+            if let Some(y) = crate::kernels::linear(&x, &w, Some(&b.val()), None, Some(&residual)) {
+                return y;
+            }
+        }
+        let y = self.forward(x);
+        dropout.map_or(y.clone(), |d| d.forward(y)) + residual
     }
 
     pub fn dims(&self) -> [usize; 2] {
@@ -176,7 +197,8 @@ impl Conv1D {
     pub fn forward_act(&self, x: Tensor<3>, act: Option<Activation>) -> Tensor<3> {
         #[cfg(feature = "wgpu")]
         if self.lora.is_none() {
-            if let Some(y) = crate::kernels::linear(&x, &self.weight.val(), &self.bias.val(), act) {
+            let (w, b) = (self.weight.val(), self.bias.val());
+            if let Some(y) = crate::kernels::linear(&x, &w, Some(&b), act, None) {
                 return y;
             }
         }
@@ -189,6 +211,25 @@ impl Conv1D {
             Some(a) => a.forward(y),
             None => y,
         }
+    }
+
+    /// `residual + dropout(forward(x))`, in one launch where `kernels` can (see
+    /// `Linear::forward_add`).
+    pub fn forward_add(
+        &self,
+        x: Tensor<3>,
+        residual: Tensor<3>,
+        dropout: Option<&Dropout>,
+    ) -> Tensor<3> {
+        #[cfg(feature = "wgpu")]
+        if self.lora.is_none() {
+            let (w, b) = (self.weight.val(), self.bias.val());
+            if let Some(y) = crate::kernels::linear(&x, &w, Some(&b), None, Some(&residual)) {
+                return y;
+            }
+        }
+        let y = self.forward(x);
+        residual + dropout.map_or(y.clone(), |d| d.forward(y))
     }
 
     pub fn dims(&self) -> [usize; 2] {
@@ -236,13 +277,46 @@ pub fn attention(
     scale: f64,
     dropout: &Dropout,
 ) -> Tensor<4> {
-    let mut scores = q.matmul(k.swap_dims(2, 3)) * scale; // [B, H, Tq, Tk]
+    let mut scores = scaled_matmul(&q, &k.swap_dims(2, 3), scale); // [B, H, Tq, Tk]
     if let Some(mask) = mask {
         let [b, h, tq, tk] = scores.dims();
         // f32::MIN as in HF (torch.finfo.min): masked scores vanish after softmax.
         scores = scores.mask_fill(mask.expand([b, h, tq, tk]), f32::MIN);
     }
-    dropout.forward(activation::softmax(scores, 3)).matmul(v)
+    let probs = dropout.forward(activation::softmax(scores, 3));
+    scaled_matmul(&probs, &v, 1.0)
+}
+
+/// `scale · a·b`: one launch on WebGPU whatever the views' strides (`kernels`), burn's ops
+/// elsewhere.
+fn scaled_matmul(a: &Tensor<4>, b: &Tensor<4>, scale: f64) -> Tensor<4> {
+    #[cfg(feature = "wgpu")]
+    if let Some(y) = crate::kernels::batched_matmul(a, b, scale) {
+        return y;
+    }
+    let y = a.clone().matmul(b.clone());
+    if scale == 1.0 {
+        y
+    } else {
+        y * scale
+    }
+}
+
+/// `attention` with the heads merged back, `[B, Tq, H*d]`: on WebGPU one launch per layer
+/// (scores, mask, softmax and values, written straight into the merged layout; `kernels`).
+pub fn attention_merged(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    scale: f64,
+    dropout: &Dropout,
+) -> Tensor<3> {
+    #[cfg(feature = "wgpu")]
+    if let Some(y) = crate::kernels::attention(&q, &k, &v, mask.as_ref(), scale) {
+        return y;
+    }
+    merge_heads(attention(q, k, v, mask, scale, dropout))
 }
 
 /// `[B, T, H*d]` → `[B, H, T, d]`.

@@ -24,8 +24,9 @@ fn every_fixture_passes_on_the_cpu() {
 }
 
 /// The same checks on a native wgpu adapter (with the `wgpu` feature, where
-/// `DUET_GPU_TESTS=1`): the WebGPU path's hand-written kernels (`src/kernels.rs`) against the
-/// fixtures, without a browser. Mesa's lavapipe is enough (`apt-get install mesa-vulkan-drivers`).
+/// `DUET_GPU_TESTS=1`): the WebGPU path's hand-written kernels (`src/kernels/`) against the
+/// fixtures, without a browser, with the kernels for a real GPU and then with those for a
+/// software adapter. Mesa's lavapipe is enough (`apt-get install mesa-vulkan-drivers`).
 #[cfg(feature = "wgpu")]
 #[test]
 fn every_fixture_passes_on_a_native_gpu() {
@@ -36,7 +37,11 @@ fn every_fixture_passes_on_a_native_gpu() {
     let device = burn::tensor::Device::wgpu_options()
         .init()
         .expect("a wgpu adapter");
-    every_fixture_passes_on(&device);
+    for software in [false, true] {
+        duet_model::device::set_software_adapter(software);
+        every_fixture_passes_on(&device);
+    }
+    duet_model::device::set_software_adapter(false);
 }
 
 fn every_fixture_passes_on(device: &burn::tensor::Device) {

@@ -174,7 +174,10 @@ async fn init(choice: DeviceChoice) -> Result<Reply, String> {
                  Add ?gpu=1 to the address to use WebGPU anyway.",
             ),
             Some(a) => match Device::wgpu_options().init_async().await {
-                Ok(d) => (d, "WebGPU".into(), String::new(), Some(a.max_buffer)),
+                Ok(d) => {
+                    duet_model::device::set_software_adapter(a.software);
+                    (d, "WebGPU".into(), String::new(), Some(a.max_buffer))
+                }
                 Err(e) => cpu(&format!(
                     "WebGPU failed to start ({e}), so Duet runs on the CPU (slower)"
                 )),

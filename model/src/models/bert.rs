@@ -9,7 +9,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{BertConfig, Head};
-use crate::nn::{attention, embedding, merge_heads, split_heads, Activation, LayerNorm, Linear};
+use crate::nn::{attention_merged, embedding, split_heads, Activation, LayerNorm, Linear};
 
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
@@ -247,7 +247,7 @@ impl BertLayer {
         let k = split_heads(s.key.forward(x.clone()), s.heads);
         let v = split_heads(s.value.forward(x.clone()), s.heads);
         let d = q.dims()[3] as f64;
-        let ctx = merge_heads(attention(q, k, v, Some(mask), 1.0 / d.sqrt(), &s.dropout));
+        let ctx = attention_merged(q, k, v, Some(mask), 1.0 / d.sqrt(), &s.dropout);
         let x = a.output.forward(ctx, x);
         let inner = self
             .intermediate
@@ -261,6 +261,6 @@ impl BertSelfOutput {
     /// `LayerNorm(dropout(dense(h)) + residual)`.
     fn forward(&self, h: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         self.LayerNorm
-            .forward(self.dropout.forward(self.dense.forward(h)) + residual)
+            .forward(self.dense.forward_add(h, residual, Some(&self.dropout)))
     }
 }

@@ -9,7 +9,7 @@ use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{DistilBertConfig, Head};
 use crate::models::bert::padding_mask;
-use crate::nn::{attention, embedding, merge_heads, split_heads, Activation, LayerNorm, Linear};
+use crate::nn::{attention_merged, embedding, split_heads, Activation, LayerNorm, Linear};
 
 /// DistilBERT's LayerNorm epsilon is fixed in the HF code, not in the config.
 const EPS: f64 = 1e-12;
@@ -191,12 +191,13 @@ impl TransformerBlock {
         let k = split_heads(a.k_lin.forward(x.clone()), a.heads);
         let v = split_heads(a.v_lin.forward(x.clone()), a.heads);
         let d = q.dims()[3] as f64;
-        let ctx = merge_heads(attention(q, k, v, Some(mask), 1.0 / d.sqrt(), &a.dropout));
-        let x = self.sa_layer_norm.forward(a.out_lin.forward(ctx) + x);
+        let ctx = attention_merged(q, k, v, Some(mask), 1.0 / d.sqrt(), &a.dropout);
+        let x = self
+            .sa_layer_norm
+            .forward(a.out_lin.forward_add(ctx, x, None));
         let f = &self.ffn;
-        let h = f
-            .dropout
-            .forward(f.lin2.forward(f.lin1.forward_act(x.clone(), Some(f.act))));
-        self.output_layer_norm.forward(h + x)
+        let inner = f.lin1.forward_act(x.clone(), Some(f.act));
+        self.output_layer_norm
+            .forward(f.lin2.forward_add(inner, x, Some(&f.dropout)))
     }
 }

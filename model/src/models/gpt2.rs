@@ -6,7 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::config::Gpt2Config;
-use crate::nn::{attention, embedding, merge_heads, split_heads, Activation, Conv1D, LayerNorm};
+use crate::nn::{attention_merged, embedding, split_heads, Activation, Conv1D, LayerNorm};
 
 #[derive(Module, Debug)]
 pub struct Gpt2Attention {
@@ -159,6 +159,13 @@ impl Gpt2LmHeadModel {
     /// Tied output projection: `hidden @ wte^T`.
     pub fn lm_head(&self, hidden: Tensor<3>) -> Tensor<3> {
         let wte = self.transformer.wte.weight.val(); // [V, C]
+        #[cfg(feature = "wgpu")]
+        {
+            let wte_t = wte.clone().transpose();
+            if let Some(logits) = crate::kernels::linear(&hidden, &wte_t, None, None, None) {
+                return logits;
+            }
+        }
         burn::tensor::module::linear(hidden, wte.transpose(), None)
     }
 }
@@ -202,15 +209,19 @@ impl Gpt2Block {
         mask: Option<Tensor<4, Bool>>,
         cache: Option<(usize, &mut KvCache)>,
     ) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), mask, cache);
-        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+        let x = self
+            .attn
+            .forward(self.ln_1.forward(x.clone()), x, mask, cache);
+        self.mlp.forward(self.ln_2.forward(x.clone()), x)
     }
 }
 
 impl Gpt2Attention {
+    /// `residual + attn(x)`: the residual joins in the output projection's launch on WebGPU.
     fn forward(
         &self,
         x: Tensor<3>,
+        residual: Tensor<3>,
         mask: Option<Tensor<4, Bool>>,
         cache: Option<(usize, &mut KvCache)>,
     ) -> Tensor<3> {
@@ -221,7 +232,9 @@ impl Gpt2Attention {
             // Decoding one token on WebGPU: cache write and attention in three launches.
             let (ck, cv) = &cache.layers[*layer];
             if let Some(y) = crate::kernels::decode_attention(&qkv, ck, cv, cache.len, self.scale) {
-                return self.resid_dropout.forward(self.c_proj.forward(y));
+                return self
+                    .c_proj
+                    .forward_add(y, residual, Some(&self.resid_dropout));
             }
         }
         let q = split_heads(qkv.clone().slice([0..b, 0..t, 0..c]), self.n_head);
@@ -237,15 +250,16 @@ impl Gpt2Attention {
             k = ck.clone().slice([0..b, 0..h, 0..end, 0..d]); // [B, H, past+T, d]
             v = cv.clone().slice([0..b, 0..h, 0..end, 0..d]);
         }
-        let y = attention(q, k, v, mask, self.scale, &self.attn_dropout); // [B, H, T, d]
-        let y = self.c_proj.forward(merge_heads(y));
-        self.resid_dropout.forward(y)
+        let y = attention_merged(q, k, v, mask, self.scale, &self.attn_dropout); // [B, T, C]
+        self.c_proj
+            .forward_add(y, residual, Some(&self.resid_dropout))
     }
 }
 
 impl Gpt2Mlp {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    /// `residual + mlp(x)`.
+    fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         let x = self.c_fc.forward_act(x, Some(self.act));
-        self.dropout.forward(self.c_proj.forward(x))
+        self.c_proj.forward_add(x, residual, Some(&self.dropout))
     }
 }
