@@ -243,30 +243,50 @@ const BENCH_MODELS: &[&str] = &[
     "model/tests/fixtures/distilbert-multilabel",
 ];
 
+/// `cargo xtask bench [--device gpu] [MODEL_DIR...]`: `duet bench` next to PyTorch on the same
+/// checkpoints. With `--device gpu`, Duet runs on wgpu natively (built with the `wgpu` feature)
+/// and PyTorch on CUDA.
 fn bench(args: &[String]) {
-    let models: Vec<String> = if args.is_empty() {
-        BENCH_MODELS.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.to_vec()
-    };
-    let mut duet_args = vec![
-        "run",
-        "--release",
-        "-q",
-        "-p",
-        "duet-model",
-        "--bin",
-        "duet",
-        "--",
-        "bench",
-        "--json",
-    ];
+    let mut gpu = false;
+    let mut models = Vec::new();
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--device" => match rest.next().map(String::as_str) {
+                Some("gpu") => gpu = true,
+                Some("cpu") => gpu = false,
+                other => {
+                    eprintln!("xtask bench: --device takes cpu or gpu, not {other:?}");
+                    exit(2)
+                }
+            },
+            _ => models.push(a.clone()),
+        }
+    }
+    if models.is_empty() {
+        models = BENCH_MODELS.iter().map(|s| s.to_string()).collect();
+    }
+    let mut duet_args = vec!["run", "--release", "-q", "-p", "duet-model"];
+    if gpu {
+        duet_args.extend(["--features", "wgpu"]);
+    }
+    duet_args.extend(["--bin", "duet", "--"]);
+    if gpu {
+        duet_args.extend(["--device", "gpu"]);
+    }
+    duet_args.extend(["bench", "--json"]);
     let mut py_args = vec!["scripts/bench_torch.py".to_string()];
+    if gpu {
+        py_args.extend(["--device".to_string(), "cuda".to_string()]);
+    }
     for m in &models {
         duet_args.extend(["--model", m.as_str()]);
         py_args.extend(["--model".to_string(), m.clone()]);
     }
-    eprintln!("==> burn (release build)");
+    eprintln!(
+        "==> burn (release build{})",
+        if gpu { ", wgpu" } else { "" }
+    );
     let ours = output("cargo", &duet_args).unwrap_or_else(|| exit(1));
     let ours: serde_json::Value = serde_json::from_str(&ours).expect("duet bench prints JSON");
     let py = python();
@@ -274,7 +294,11 @@ fn bench(args: &[String]) {
     let py_refs: Vec<&str> = py_args.iter().map(String::as_str).collect();
     let theirs: Option<serde_json::Value> =
         output(&py.display().to_string(), &py_refs).and_then(|s| serde_json::from_str(&s).ok());
-    if theirs.is_none() {
+    if theirs.is_none() && gpu {
+        eprintln!(
+            "PyTorch figures unavailable: it needs a CUDA device here (see its message above)"
+        );
+    } else if theirs.is_none() {
         eprintln!("PyTorch figures unavailable: run `cargo xtask fixtures` once to set up the pinned environment");
     }
     println!(
@@ -485,7 +509,7 @@ fn main() {
         Some("defaults") => defaults(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [--watch] [--port N] | build | test | bench [MODEL_DIR...] | bench --browser [--gpt DIR] [--bert DIR] | fixtures | defaults>"
+                "usage: cargo xtask <serve [--watch] [--port N] | build | test | bench [--device gpu] [MODEL_DIR...] | bench --browser [--gpt DIR] [--bert DIR] | fixtures | defaults>"
             );
             exit(2)
         }
