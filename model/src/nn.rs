@@ -277,29 +277,13 @@ pub fn attention(
     scale: f64,
     dropout: &Dropout,
 ) -> Tensor<4> {
-    let mut scores = scaled_matmul(&q, &k.swap_dims(2, 3), scale); // [B, H, Tq, Tk]
+    let mut scores = q.matmul(k.swap_dims(2, 3)) * scale; // [B, H, Tq, Tk]
     if let Some(mask) = mask {
         let [b, h, tq, tk] = scores.dims();
         // f32::MIN as in HF (torch.finfo.min): masked scores vanish after softmax.
         scores = scores.mask_fill(mask.expand([b, h, tq, tk]), f32::MIN);
     }
-    let probs = dropout.forward(activation::softmax(scores, 3));
-    scaled_matmul(&probs, &v, 1.0)
-}
-
-/// `scale · a·b`: one launch on WebGPU whatever the views' strides (`kernels`), burn's ops
-/// elsewhere.
-fn scaled_matmul(a: &Tensor<4>, b: &Tensor<4>, scale: f64) -> Tensor<4> {
-    #[cfg(feature = "wgpu")]
-    if let Some(y) = crate::kernels::batched_matmul(a, b, scale) {
-        return y;
-    }
-    let y = a.clone().matmul(b.clone());
-    if scale == 1.0 {
-        y
-    } else {
-        y * scale
-    }
+    dropout.forward(activation::softmax(scores, 3)).matmul(v)
 }
 
 /// `attention` with the heads merged back, `[B, Tq, H*d]`: on WebGPU one launch per layer

@@ -257,7 +257,7 @@ pub fn linear<const D: usize>(
             );
         }
     } else {
-        let tile = gemm_tile(m, n, 1);
+        let tile = gemm_tile(m, n);
         let count = CubeCount::Static(groups(n.div_ceil(tile))?, groups(m.div_ceil(tile))?, 1);
         unsafe {
             gemm::launch_unchecked(
@@ -272,16 +272,8 @@ pub fn linear<const D: usize>(
                 m,
                 n,
                 k,
-                1,
-                0,
-                0,
-                k,
-                1,
-                0,
-                0,
                 w_k,
                 w_n,
-                1.0,
                 has_bias,
                 act,
                 has_res,
@@ -295,66 +287,12 @@ pub fn linear<const D: usize>(
 
 /// The output tile of `gemm`: 64 unless that makes fewer than 256 workgroups (a large GPU has
 /// over a hundred cores to fill), then 32.
-fn gemm_tile(m: usize, n: usize, batch: usize) -> usize {
-    if m.div_ceil(64) * n.div_ceil(64) * batch < 256 {
+fn gemm_tile(m: usize, n: usize) -> usize {
+    if m.div_ceil(64) * n.div_ceil(64) < 256 {
         32
     } else {
         64
     }
-}
-
-/// `scale · A·B` for `[B, H, m, k]` × `[B, H, k, n]` given as any strided views (head splits,
-/// transposes, cache slices), into a new contiguous `[B, H, m, n]`: attention's two matmuls.
-pub fn batched_matmul(a: &Tensor<4>, b: &Tensor<4>, scale: f64) -> Option<Tensor<4>> {
-    if software() {
-        return None;
-    }
-    let (ac, bc) = (view(a)?, view(b)?);
-    let [b0, h, m, k] = a.dims();
-    let [b0b, hb, kb, n] = b.dims();
-    if kb != k || b0b != b0 || hb != h || h == 0 {
-        return None;
-    }
-    let (sa, sb) = (ac.meta.strides(), bc.meta.strides());
-    let (sa, sb) = ([sa[0], sa[1], sa[2], sa[3]], [sb[0], sb[1], sb[2], sb[3]]);
-    let out = empty_like(&ac, vec![b0, h, m, n]);
-    let tile = gemm_tile(m, n, b0 * h);
-    let count = CubeCount::Static(
-        groups(n.div_ceil(tile))?,
-        groups(m.div_ceil(tile))?,
-        groups(b0 * h)?,
-    );
-    unsafe {
-        gemm::launch_unchecked(
-            &ac.client,
-            count,
-            CubeDim::new_1d(WG as u32),
-            arg(&ac),
-            arg(&bc),
-            arg(&ac), // no bias: never read
-            arg(&ac), // no residual: never read
-            arg(&out),
-            m,
-            n,
-            k,
-            h,
-            sa[0],
-            sa[1],
-            sa[2],
-            sa[3],
-            sb[0],
-            sb[1],
-            sb[2],
-            sb[3],
-            scale as f32,
-            false,
-            0,
-            false,
-            sb[2] == 1 && sb[3] != 1,
-            tile,
-        );
-    }
-    Some(Tensor::from_primitive::<Wgpu>(out))
 }
 
 /// Whether the attention kernels take `d`-wide heads over `keys` keys.
@@ -651,7 +589,7 @@ mod tests {
                 (130, 257, 129),
                 (1030, 40, 1000),
             ];
-            let tiles: Vec<usize> = shapes.iter().map(|s| gemm_tile(s.0, s.2, 1)).collect();
+            let tiles: Vec<usize> = shapes.iter().map(|s| gemm_tile(s.0, s.2)).collect();
             assert!(tiles.contains(&32) && tiles.contains(&64), "{tiles:?}");
             for (i, (m, k, n)) in shapes.into_iter().enumerate() {
                 let act = acts[i % acts.len()];
@@ -710,12 +648,6 @@ mod tests {
             let (qc, qg) = pair([b, t, h * d], 1, g);
             let (kc, kg) = pair([b, t, h * d], 2, g);
             let (vc, vg) = pair([b, t, h * d], 3, g);
-            let scores =
-                batched_matmul(&split(qg.clone()), &split(kg.clone()).swap_dims(2, 3), 0.5);
-            if let Some(scores) = ran(scores, !software, "q·kᵀ") {
-                let want = split(qc.clone()).matmul(split(kc.clone()).swap_dims(2, 3)) * 0.5;
-                assert_close(scores, want, "q·kᵀ on views");
-            }
             // The fused attention, heads merged, with a padding mask broadcast over heads and
             // queries (the second sequence's last five keys are padding), against
             // `nn::attention`.

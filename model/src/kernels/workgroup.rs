@@ -158,36 +158,27 @@ pub(super) fn linear_rows(
     }
 }
 
-/// `act(alpha · A·B + b) (+ res)` for larger matrices, batched: out `[z, m, n]` (contiguous) from
-/// `A[z][i][kk]` and `B[z][kk][j]` read through strides, so head-split and transposed views
-/// (attention's `q·kᵀ`, `p·v`) need no copy. Batch `z` is `(z / heads, z % heads)` in the two
-/// leading strides. Classic shared-memory tiling: a 64×64 (or 32×32) output tile per
-/// workgroup, 16-wide steps along `k`, 4×4 (2×2) outputs per unit. burn's fallback matmul without a tensor-core path
-/// (cubek's `SimpleUnit`) ran BERT-base at ~35 GFLOP/s on an H200.
+/// `act(x·W + b) (+ res)` for more rows than `linear_rows` takes: out `[m, n]` from `x` `[m, k]`
+/// and `w` read through its strides `w_k`, `w_n` (`[k, n]`, or `[n, k]` seen transposed:
+/// `w_kmajor`). Classic shared-memory tiling: a 64×64 (or 32×32) output tile per workgroup,
+/// 16-wide steps along `k`, 4×4 (2×2) outputs per unit. burn's fallback matmul without a
+/// tensor-core path (cubek's `SimpleUnit`) ran BERT-base at ~35 GFLOP/s on an H200.
 #[cube(launch_unchecked)]
 pub(super) fn gemm(
-    a: &[f32],
-    bm: &[f32],
+    x: &[f32],
+    w: &[f32],
     bias: &[f32],
     res: &[f32],
     out: &mut [f32],
     m: usize,
     n: usize,
     k: usize,
-    heads: usize,
-    a_s0: usize,
-    a_s1: usize,
-    a_r: usize,
-    a_c: usize,
-    b_s0: usize,
-    b_s1: usize,
-    b_r: usize,
-    b_c: usize,
-    alpha: f32,
+    w_k: usize,
+    w_n: usize,
     #[comptime] has_bias: bool,
     #[comptime] act: u32,
     #[comptime] has_res: bool,
-    #[comptime] b_kmajor: bool,
+    #[comptime] w_kmajor: bool,
     #[comptime] tile: usize,
 ) {
     // A `tile`×`tile` output tile per workgroup (64, or 32 where 64 leaves the GPU's cores
@@ -198,9 +189,6 @@ pub(super) fn gemm(
     let ty = tid / 16;
     let col0 = CUBE_POS_X as usize * tile;
     let row0 = CUBE_POS_Y as usize * tile;
-    let z = CUBE_POS_Z as usize;
-    let a_base = (z / heads) * a_s0 + (z % heads) * a_s1;
-    let b_base = (z / heads) * b_s0 + (z % heads) * b_s1;
     let mut sa = Shared::new_slice(comptime![16 * tile]); // [16 k][tile rows]
     let mut sb = Shared::new_slice(comptime![16 * tile]); // [16 k][tile cols]
     let mut acc = Array::<f32>::new(comptime![r * r]);
@@ -219,20 +207,20 @@ pub(super) fn gemm(
             let ak = e % 16;
             let mut va = 0.0f32;
             if row0 + ai < m && k0 + ak < k {
-                va = a[a_base + (row0 + ai) * a_r + (k0 + ak) * a_c];
+                va = x[(row0 + ai) * k + k0 + ak];
             }
             sa[ak * tile + ai] = va;
-            // Neighbouring units read along B's contiguous dimension: `k` for a weight stored
-            // `[n, k]` (a transposed view), `n` otherwise.
+            // Neighbouring units read along the weight's contiguous dimension: `k` for a weight
+            // stored `[n, k]` (a transposed view), `n` otherwise.
             let mut bk = e / tile;
             let mut bj = e % tile;
-            if b_kmajor {
+            if w_kmajor {
                 bk = e % 16;
                 bj = e / 16;
             }
             let mut vb = 0.0f32;
             if k0 + bk < k && col0 + bj < n {
-                vb = bm[b_base + (k0 + bk) * b_r + (col0 + bj) * b_c];
+                vb = w[(k0 + bk) * w_k + (col0 + bj) * w_n];
             }
             sb[bk * tile + bj] = vb;
         }
@@ -254,7 +242,6 @@ pub(super) fn gemm(
         }
         sync_cube();
     }
-    let o_base = z * m * n;
     #[unroll]
     for i in 0..r {
         let row = row0 + ty + 16 * i;
@@ -262,15 +249,15 @@ pub(super) fn gemm(
         for j in 0..r {
             let col = col0 + tx + 16 * j;
             if row < m && col < n {
-                let mut y = acc[i * r + j] * alpha;
+                let mut y = acc[i * r + j];
                 if has_bias {
                     y += bias[col];
                 }
                 let mut y = activate(y, act);
                 if has_res {
-                    y += res[o_base + row * n + col];
+                    y += res[row * n + col];
                 }
-                out[o_base + row * n + col] = y;
+                out[row * n + col] = y;
             }
         }
     }
