@@ -8,8 +8,8 @@
 //! read waits for every rep. A read of an already computed scalar (`sync`) is the floor every row
 //! includes once.
 
+use crate::nn::linear;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::module::linear;
 use burn::tensor::{activation, Bool, Device, Distribution, Int, Tensor};
 use serde::Serialize;
 

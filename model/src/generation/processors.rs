@@ -82,14 +82,35 @@ pub fn argmax(scores: &[f32]) -> usize {
 
 /// The `n` most likely entries as `(index, probability)`, best first.
 pub fn top_n(probs: &[f32], n: usize) -> Vec<(usize, f32)> {
-    let mut idx: Vec<usize> = (0..probs.len()).collect();
-    idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-    idx.into_iter().take(n).map(|i| (i, probs[i])).collect()
+    // One pass keeping the best `n` in order (ties: the lower id first), not a sort of the whole
+    // vocabulary: this runs for every generated token the Generate page shows.
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(n + 1);
+    for (i, &p) in probs.iter().enumerate() {
+        if best.len() == n && best.last().is_none_or(|&(_, q)| p.total_cmp(&q).is_le()) {
+            continue;
+        }
+        let at = best.partition_point(|&(_, q)| q.total_cmp(&p).is_ge());
+        best.insert(at, (i, p));
+        best.truncate(n);
+    }
+    best
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_n_equals_a_full_sort_ties_by_lower_id() {
+        // Many ties (values repeat every 7 ids), and n below, at and above the length.
+        let probs: Vec<f32> = (0..50).map(|i| ((i * 13) % 7) as f32 / 7.0).collect();
+        for n in [0, 1, 5, 7, 50, 60] {
+            let mut idx: Vec<usize> = (0..probs.len()).collect();
+            idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+            let want: Vec<(usize, f32)> = idx.into_iter().take(n).map(|i| (i, probs[i])).collect();
+            assert_eq!(top_n(&probs, n), want, "n = {n}");
+        }
+    }
 
     #[test]
     fn repetition_penalty_divides_positive_and_multiplies_negative() {

@@ -219,11 +219,7 @@ impl Bert {
                 .LayerNorm
                 .forward(t.dense.forward_act(hidden, Some(t.act)));
             let wte = self.bert.embeddings.word_embeddings.weight.val(); // tied decoder
-            return Some(burn::tensor::module::linear(
-                h,
-                wte.transpose(),
-                Some(p.bias.val()),
-            ));
+            return Some(crate::nn::linear(h, wte.transpose(), Some(p.bias.val())));
         }
         if self.bert.pooler.is_none() {
             let classifier = self.classifier.as_ref()?;

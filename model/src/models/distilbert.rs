@@ -170,11 +170,7 @@ impl DistilBert {
         ) {
             let h = ln.forward(t.forward_act(hidden, Some(self.act)));
             let wte = self.distilbert.embeddings.word_embeddings.weight.val();
-            return Some(burn::tensor::module::linear(
-                h,
-                wte.transpose(),
-                Some(p.bias.val()),
-            ));
+            return Some(crate::nn::linear(h, wte.transpose(), Some(p.bias.val())));
         }
         if self.pre_classifier.is_none() {
             let classifier = self.classifier.as_ref()?;

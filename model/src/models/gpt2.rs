@@ -166,7 +166,7 @@ impl Gpt2LmHeadModel {
                 return logits;
             }
         }
-        burn::tensor::module::linear(hidden, wte.transpose(), None)
+        crate::nn::linear(hidden, wte.transpose(), None)
     }
 }
 
@@ -245,8 +245,13 @@ impl Gpt2Attention {
             let d = c / self.n_head;
             let (ck, cv) = &mut cache.layers[layer];
             let (h, end) = (self.n_head, past + t);
-            *ck = ck.clone().slice_assign([0..b, 0..h, past..end, 0..d], k);
-            *cv = cv.clone().slice_assign([0..b, 0..h, past..end, 0..d], v);
+            // The cache's tensors are moved out, not cloned, for the write: a tensor nothing else
+            // holds is written in place, while a clone made burn copy the whole cache each step
+            // (half the CPU's time per token). The new key briefly stands in for the cache.
+            let owned_k = std::mem::replace(ck, k.clone());
+            let owned_v = std::mem::replace(cv, v.clone());
+            *ck = owned_k.slice_assign([0..b, 0..h, past..end, 0..d], k);
+            *cv = owned_v.slice_assign([0..b, 0..h, past..end, 0..d], v);
             k = ck.clone().slice([0..b, 0..h, 0..end, 0..d]); // [B, H, past+T, d]
             v = cv.clone().slice([0..b, 0..h, 0..end, 0..d]);
         }
