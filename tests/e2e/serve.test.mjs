@@ -11,12 +11,13 @@ import { ROOT } from "./server.mjs";
 
 /** `cargo xtask serve` builds first: up to date after `cargo xtask test`'s build, else long. */
 const BUILD = 40 * 60_000;
-/** Size budgets (bytes), so a regression (names left in, the speed profile) fails here. The
- *  engine's raw size stays above the 12 MB once aimed for: binaryen -Oz reaches 11.4 MB but then
- *  compresses 7% worse, and what a visitor downloads is the compressed file. */
+/** Size budgets (bytes), so a regression (names left in, the page built for speed) fails here.
+ *  The engine is built for speed (opt-level 3, Cargo.toml's `web-engine`): 22.5 MB raw, 4.9 MB
+ *  gzip, 3.4 MB brotli, against 14.6 / 3.1 / 2.4 at opt-level z, for twice the CPU backend's
+ *  decoding speed (ARCHITECTURE.md, "Speed on the CPU"). */
 const PAGE_WASM_LIMIT = 1.5e6;
-const WORKER_WASM_LIMIT = 16e6;
-const WORKER_WASM_GZIP_LIMIT = 4e6;
+const WORKER_WASM_LIMIT = 24e6;
+const WORKER_WASM_GZIP_LIMIT = 5.3e6;
 
 let server, url, t;
 const served = [];

@@ -15,8 +15,6 @@ use std::time::Instant;
 use crate::{lint, root, run_command, tools};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
-/// The Cargo profile of the app's build (Cargo.toml: size first, fat LTO).
-const PROFILE: &str = "web";
 
 /// The wasm features the modules use: LLVM's "generic" CPU for wasm32-unknown-unknown, plus
 /// SIMD (the CPU backend's kernels). wasm-opt must accept exactly these and introduce no others.
@@ -34,8 +32,12 @@ const WASM_FEATURES: &[&str] = &[
 
 /// One of the two wasm modules.
 struct Module {
+    /// The crate (`cargo -p`).
+    package: &'static str,
     /// The crate's library name (`<lib>.wasm` in cargo's output).
     lib: &'static str,
+    /// Its Cargo profile (Cargo.toml: `web` puts size first, `web-engine` speed; both fat LTO).
+    profile: &'static str,
     /// The name of the files in `dist/`.
     out_name: &'static str,
     bindgen_target: &'static str,
@@ -45,14 +47,18 @@ struct Module {
 
 const MODULES: [Module; 2] = [
     Module {
+        package: "duet-app",
         lib: "duet_app",
+        profile: "web",
         out_name: "duet-app",
         bindgen_target: "web",
         // Small, and on the network's critical path: optimised for size (-57% here).
         opt_passes: Some("-Oz"),
     },
     Module {
+        package: "duet-worker",
         lib: "duet_worker",
+        profile: "web-engine",
         out_name: "duet-worker",
         bindgen_target: "no-modules",
         // Already optimised by LLVM with fat LTO; binaryen's passes over its 20+ MB took 2 to 10
@@ -101,25 +107,30 @@ pub struct Size {
 pub fn build_app() -> usize {
     tools::ensure_build_tools();
     let started = Instant::now();
-    let warnings = lint::build(
-        "build the app (wasm32, profile web)",
-        &[
-            "build",
-            "--profile",
-            PROFILE,
-            "--target",
-            WASM_TARGET,
-            "-p",
-            "duet-app",
-            "-p",
-            "duet-worker",
-        ],
-    );
-    let wasm_dir = target_dir().join(WASM_TARGET).join(PROFILE);
+    // One build per module: each has its own profile, and they share few dependencies.
+    let mut warnings = 0;
+    for m in &MODULES {
+        warnings += lint::build(
+            &format!("build {} (wasm32, profile {})", m.package, m.profile),
+            &[
+                "build",
+                "--profile",
+                m.profile,
+                "--target",
+                WASM_TARGET,
+                "-p",
+                m.package,
+            ],
+        );
+    }
     let stage = target_dir().join("duet-web");
     fs::create_dir_all(&stage).expect("target dir is writable");
     for m in &MODULES {
-        bindgen_and_optimise(m, &wasm_dir.join(format!("{}.wasm", m.lib)), &stage);
+        let wasm = target_dir()
+            .join(WASM_TARGET)
+            .join(m.profile)
+            .join(format!("{}.wasm", m.lib));
+        bindgen_and_optimise(m, &wasm, &stage);
     }
     assemble(&stage, &dist());
     eprintln!(
