@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::batch::Batcher;
 use super::model_picker::ModelPicker;
 use super::widgets::{ErrorLine, NumberField};
 use super::{engine, shared};
@@ -13,6 +14,13 @@ struct Step {
     index: usize,
     token: String,
     top: Vec<Candidate>,
+}
+
+/// A token as it reaches the page, before the view shows it.
+struct Arrived {
+    text: String,
+    step: Step,
+    tokens_per_s: f64,
 }
 
 #[component]
@@ -35,12 +43,21 @@ pub fn GeneratePage() -> impl IntoView {
     let error = RwSignal::new(String::new());
     let running: RwSignal<Option<u32>> = RwSignal::new(None);
     let selected: RwSignal<Option<usize>> = RwSignal::new(None);
+    // Tokens join the view in batches (see batch.rs), appended: shown tokens are never rebuilt.
+    let arrivals = Batcher::new(move |batch: Vec<Arrived>| {
+        output.update(|o| batch.iter().for_each(|a| o.push_str(&a.text)));
+        if let Some(last) = batch.last() {
+            rate.set(last.tokens_per_s);
+        }
+        steps.update(|v| v.extend(batch.into_iter().map(|a| a.step)));
+    });
 
     let start = move || {
         if running.get_untracked().is_some() {
             return;
         }
         error.set(String::new());
+        arrivals.clear();
         output.set(String::new());
         steps.set(Vec::new());
         selected.set(None);
@@ -71,17 +88,18 @@ pub fn GeneratePage() -> impl IntoView {
                     top,
                     tokens_per_s,
                     ..
-                } => {
-                    output.update(|o| o.push_str(&text));
-                    steps.update(|v| v.push(Step { index, token, top }));
-                    rate.set(tokens_per_s);
-                }
+                } => arrivals.push(Arrived {
+                    text,
+                    step: Step { index, token, top },
+                    tokens_per_s,
+                }),
                 Reply::Generated {
                     finish_reason,
                     new_tokens,
                     tokens_per_s,
                     ..
                 } => {
+                    arrivals.flush();
                     running.set(None);
                     rate.set(tokens_per_s);
                     status.set(match finish_reason.as_str() {
@@ -96,6 +114,7 @@ pub fn GeneratePage() -> impl IntoView {
                     });
                 }
                 Reply::Error { message } => {
+                    arrivals.flush();
                     running.set(None);
                     status.set(String::new());
                     error.set(message);

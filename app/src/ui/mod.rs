@@ -1,6 +1,7 @@
 //! The page: a header saying where the engine runs, a tab per task, and the pages. Every page is
 //! built once and hidden when not shown, so switching tabs loses nothing.
 
+mod batch;
 mod bench;
 mod classify;
 mod compare;
