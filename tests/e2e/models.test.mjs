@@ -119,22 +119,39 @@ test("an invalid Hub id", { timeout: SLOW }, async () => {
   assert.match(await t.duet.error(gen), /not a Hub repo id/);
 });
 
-test("a download can be cancelled, and the page stays usable", { timeout: SLOW }, async () => {
+/** Starts a download that trickles on the Generate page, once the page has a model, and waits
+ *  until bytes arrive (the wait fails the test if they never do). One read, in the page: reading
+ *  the value again afterwards raced with the row re-rendering (seen once in a full run). */
+async function slowDownload() {
   const gen = await t.duet.tab("Generate");
+  await t.duet.loaded(gen); // a model to keep using once the download is cancelled
   await t.duet.loadUrl(gen, `${t.hostUrl}/slow/gpt2-tiny/`);
-  // Bytes arrive (the wait fails the test if they never do). One read, in the page: reading the
-  // value again afterwards raced with the row re-rendering (seen once in a full run).
   await t.page.waitForFunction(
     () => Number(document.querySelector('#page-generate progress[aria-label="Download progress"]')?.value || 0) > 0,
     null,
     { timeout: SLOW },
   );
+  return gen;
+}
+
+test("a download can be cancelled, and the page stays usable", { timeout: SLOW }, async () => {
+  const gen = await slowDownload();
   await gen.getByRole("button", { name: "Cancel download" }).click();
   assert.match(await t.duet.error(gen), /cancelled/);
   await gen.getByLabel("Sample").uncheck();
   await gen.getByLabel("Max new tokens").fill("3");
   await gen.getByRole("button", { name: "Generate", exact: true }).click();
   await gen.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+});
+
+test("a second load replaces one still downloading, with no error", { timeout: SLOW }, async () => {
+  const gen = await slowDownload();
+  // The first download is cancelled; its "cancelled" reply belongs to it, not to the new load.
+  const url = `${t.hostUrl}/models/gpt2-tiny/`;
+  await t.duet.loadUrl(gen, url);
+  assert.match(await t.duet.loaded(gen, url), /GPT2LMHeadModel/);
+  assert.equal(await gen.locator(".picker").getByRole("alert").count(), 0, "no error shown");
+  assert.equal(await gen.getByRole("button", { name: "Cancel download" }).count(), 0);
 });
 
 test("cached models are listed with sizes and can be deleted", { timeout: SLOW }, async () => {

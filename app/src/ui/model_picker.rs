@@ -36,6 +36,9 @@ pub fn ModelPicker(
     let progress = RwSignal::new((String::new(), 0u64, 0u64));
     let tried_default = RwSignal::new(false);
     let dragging = RwSignal::new(false);
+    // Which load the picker shows: a load started while another runs cancels that one, whose
+    // late replies ("download cancelled") must neither show nor clear the new one's state.
+    let latest = StoredValue::new(0u64);
 
     let load = move |source: Source, files: Vec<web_sys::File>| {
         if let Some(id) = loading.get_untracked() {
@@ -43,30 +46,39 @@ pub fn ModelPicker(
         }
         error.set(String::new());
         progress.set((String::new(), 0, 0));
+        let this = latest.get_value() + 1;
+        latest.set_value(this);
         let id = engine::send(
             Request::Load {
                 slot: slot.into(),
                 source,
             },
             files,
-            move |reply| match reply {
-                Reply::Progress {
-                    file,
-                    loaded,
-                    total,
-                } => progress.set((file, loaded, total)),
-                Reply::Loaded { info } => {
-                    loading.set(None);
-                    s.models.update(|m| {
-                        m.insert(slot.to_string(), info);
-                    });
-                    s.cache_changed.update(|n| *n += 1);
+            move |reply| {
+                let current = latest.get_value() == this;
+                match reply {
+                    Reply::Progress {
+                        file,
+                        loaded,
+                        total,
+                    } if current => progress.set((file, loaded, total)),
+                    // What the worker's slot now holds, even from a superseded load that
+                    // finished before its cancel arrived.
+                    Reply::Loaded { info } => {
+                        if current {
+                            loading.set(None);
+                        }
+                        s.models.update(|m| {
+                            m.insert(slot.to_string(), info);
+                        });
+                        s.cache_changed.update(|n| *n += 1);
+                    }
+                    Reply::Error { message } if current => {
+                        loading.set(None);
+                        error.set(message);
+                    }
+                    _ => {}
                 }
-                Reply::Error { message } => {
-                    loading.set(None);
-                    error.set(message);
-                }
-                _ => {}
             },
         );
         loading.set(Some(id));
