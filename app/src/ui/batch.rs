@@ -44,13 +44,11 @@ impl<T: Send + Sync + 'static> Batcher<T> {
     /// batch at the end of this one.
     pub fn push(self, item: T) {
         self.pending.update_value(|p| p.push(item));
-        if self.scheduled.get_value() {
-            return;
-        }
         let wait = self.last.get_value() + INTERVAL_MS - now_ms();
         if wait <= 0.0 {
+            // Even with a timer pending (a late one, or the last run's): it will find nothing.
             self.flush();
-        } else {
+        } else if !self.scheduled.get_value() {
             self.scheduled.set_value(true);
             set_timeout(
                 move || {
