@@ -295,6 +295,22 @@ fn softmax_shared(
     total
 }
 
+/// The attention kernels' values step: unit `tid` holds the partial sum of key slice `tid / d`
+/// for dimension `tid % d`; the slices meet in shared memory, and units `tid < d` get the total
+/// of dimension `tid` (the others 0).
+#[cube]
+fn sum_slices(red: &mut Shared<[f32]>, acc: f32, d: usize, tid: usize) -> f32 {
+    red[tid] = acc;
+    sync_cube();
+    let mut s = 0.0f32;
+    if tid < d {
+        for u in 0..WG / d {
+            s += red[u * d + tid];
+        }
+    }
+    s
+}
+
 /// The longest key sequence the attention kernels hold scores for in shared memory (GPT-2's
 /// `n_positions`, BERT's `max_position_embeddings`).
 pub(super) const MAX_KEYS: usize = 1024;
@@ -366,13 +382,8 @@ pub(super) fn attn_rows(
             acc += sc[j] * v[vb + j * vs[2] + t * vs[3]];
         }
     }
-    red[tid] = acc;
-    sync_cube();
+    let s = sum_slices(&mut red, acc, d, tid);
     if tid < d {
-        let mut s = 0.0f32;
-        for u in 0..slices {
-            s += red[u * d + tid];
-        }
         out[((b * tq + i) * heads + h) * d + tid] = s / total;
     }
 }
@@ -438,13 +449,8 @@ pub(super) fn attn_decode(
             acc += sc[j] * qkv[2 * c + q + t];
         }
     }
-    red[tid] = acc;
-    sync_cube();
+    let s = sum_slices(&mut red, acc, d, tid);
     if tid < d {
-        let mut s = 0.0f32;
-        for u in 0..slices {
-            s += red[u * d + tid];
-        }
         out[q + tid] = s / total;
     }
 }
