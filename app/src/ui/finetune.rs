@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::batch::Batcher;
 use super::widgets::{fmt_bytes, ErrorLine, NumberField};
 use super::{engine, shared};
 use duet_protocol::{DownloadFile, Reply, Request, Source, TrainParams};
@@ -103,12 +104,21 @@ pub fn FineTunePage() -> impl IntoView {
     let summary = RwSignal::new(String::new());
     let downloads: RwSignal<Vec<DownloadFile>> = RwSignal::new(Vec::new());
     let used = RwSignal::new(String::new());
+    // Steps join the curve in batches (see batch.rs): a small model trains faster than the page
+    // can redraw the chart per step. Each: (step, total steps, loss, examples/s, elapsed s).
+    let step_batches = Batcher::new(move |batch: Vec<(usize, usize, f32, f64, f64)>| {
+        if let Some(&(step, total, _, rate, elapsed)) = batch.last() {
+            progress.set((step, total, rate, elapsed));
+        }
+        losses.update(|l| l.extend(batch.into_iter().map(|(step, _, loss, _, _)| (step, loss))));
+    });
 
     let start = move || {
         if running.get_untracked().is_some() {
             return;
         }
         error.set(String::new());
+        step_batches.clear();
         losses.set(Vec::new());
         evals.set(Vec::new());
         downloads.set(Vec::new());
@@ -185,11 +195,11 @@ pub fn FineTunePage() -> impl IntoView {
                     loss,
                     examples_per_s,
                     elapsed_s,
-                } => {
-                    losses.update(|l| l.push((step, loss)));
-                    progress.set((step, total_steps, examples_per_s, elapsed_s));
+                } => step_batches.push((step, total_steps, loss, examples_per_s, elapsed_s)),
+                Reply::TrainEval { step, metrics } => {
+                    step_batches.flush();
+                    evals.update(|e| e.push((step, metrics)));
                 }
-                Reply::TrainEval { step, metrics } => evals.update(|e| e.push((step, metrics))),
                 Reply::Trained {
                     steps,
                     cancelled,
@@ -197,6 +207,7 @@ pub fn FineTunePage() -> impl IntoView {
                     info,
                     ..
                 } => {
+                    step_batches.flush();
                     running.set(None);
                     summary.set(format!(
                         "{} after {steps} steps; last loss {final_loss:.4}.",
@@ -205,6 +216,7 @@ pub fn FineTunePage() -> impl IntoView {
                     s.trained.set(Some(info));
                 }
                 Reply::Error { message } => {
+                    step_batches.flush();
                     running.set(None);
                     summary.set(String::new());
                     error.set(message);
