@@ -1,4 +1,5 @@
-//! Streamed replies (generated tokens, training steps) reach the view in batches: at most one view update every [`INTERVAL_MS`].
+//! Streamed replies (generated tokens, training steps) reach the view in batches: at most one
+//! view update every [`INTERVAL_MS`].
 //! A fast engine sends a token every few milliseconds, and a view updated for each one makes the
 //! browser lay out, paint and composite a frame for each; that work shares the CPU with the engine
 //! (on 2 cores with software compositing the Generate page cost the engine 40% of its speed).
