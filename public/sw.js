@@ -13,9 +13,31 @@ const SHELL = [
   "./duet-worker_loader.js",
 ];
 
+/** Keeps a copy of `resp` made from its bytes. Not `cache.put(req, resp)` or `cache.addAll`:
+ *  they hand Chromium the network stream, and when the disk is low (a few GB free) Chromium
+ *  refuses to spool a streamed body over ~10 MB ("Cache.put() encountered a network error"). The
+ *  engine's wasm is ~22 MB, so the app never went offline-ready on such a disk (CI's included).
+ *  Only the content type is kept: the bytes are already decoded, so a content-encoding or
+ *  content-length from the network would be wrong for them. */
+async function keep(cache, req, resp) {
+  const body = await resp.arrayBuffer();
+  const headers = { "content-type": resp.headers.get("content-type") || "application/octet-stream" };
+  await cache.put(req, new Response(body, { status: resp.status, statusText: resp.statusText, headers }));
+}
+
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches.open(APP_CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()),
+    (async () => {
+      const cache = await caches.open(APP_CACHE);
+      await Promise.all(
+        SHELL.map(async (path) => {
+          const resp = await fetch(path, { cache: "no-cache" });
+          if (!resp.ok) throw new Error(`service worker: ${path} answered HTTP ${resp.status}`);
+          await keep(cache, path, resp);
+        }),
+      );
+      await self.skipWaiting();
+    })(),
   );
 });
 
@@ -34,8 +56,9 @@ self.addEventListener("fetch", (event) => {
     fetch(req)
       .then((resp) => {
         if (resp.ok) {
+          // A failed copy (quota) leaves the previous one; the page gets its answer either way.
           const copy = resp.clone();
-          caches.open(APP_CACHE).then((cache) => cache.put(req, copy));
+          event.waitUntil(caches.open(APP_CACHE).then((cache) => keep(cache, req, copy)).catch(() => {}));
         }
         return resp;
       })

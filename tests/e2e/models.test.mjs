@@ -169,11 +169,22 @@ test("offline: the app opens and defaults load from the cache", { timeout: SLOW 
   const first = await t.duet.tab("Generate");
   await first.getByRole("button", { name: "Load embedded" }).click();
   await t.duet.loaded(first, "Loaded gpt2-shakespeare");
-  // The service worker must control the page before going offline.
-  await t.page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: SLOW })
+  // The service worker must control the page before going offline. It claims the page once it
+  // has kept the whole app (seconds); a reload is the fallback. If it never does, say what state
+  // it is in rather than waiting out the test (its install failing leaves no worker at all).
+  const controlled = () =>
+    t.page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: SLOW / 4 });
+  await controlled()
     .catch(async () => {
       await t.page.reload();
-      await t.page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: SLOW });
+      await controlled();
+    })
+    .catch(async () => {
+      const state = await t.page.evaluate(async () => {
+        const r = await navigator.serviceWorker.getRegistration();
+        return { installing: r?.installing?.state, waiting: r?.waiting?.state, active: r?.active?.state };
+      });
+      assert.fail(`the service worker never controlled the page; its registration: ${JSON.stringify(state)}`);
     });
   await t.context.setOffline(true);
   t.stopApp(); // the app's server is gone too: the page can only come from the service worker

@@ -2,7 +2,9 @@
 // flags), then the page in Chromium with the embedded defaults answering on Generate, Classify
 // and Entities. Also: missing files are 404s, no live-reload script is served, the wasm modules
 // run their static constructors once (they are reactors, not commands), and what a cold first
-// visit downloads before the first generated token.
+// visit downloads before the first generated token; and, last, that the page then opens and
+// generates offline with the server gone (the service worker keeps the app as this server sent it,
+// precompressed).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -20,6 +22,7 @@ const WORKER_WASM_LIMIT = 24e6;
 const WORKER_WASM_GZIP_LIMIT = 5.3e6;
 
 let server, url, t;
+let stopped = false;
 const served = [];
 
 before(async () => {
@@ -43,10 +46,21 @@ before(async () => {
   t = await setup({ appUrl: url });
 }, { timeout: BUILD });
 
+/** Stops `cargo xtask serve` and everything it started (its process group); once is enough. */
+function stopServer() {
+  if (!server?.pid || stopped) return;
+  try {
+    process.kill(-server.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  stopped = true;
+}
+
 after(async () => {
   if (process.env.DUET_E2E_LOGS) console.log(t?.logs.join("\n"));
   await t?.close();
-  if (server?.pid) process.kill(-server.pid, "SIGTERM");
+  stopServer();
 });
 
 test("missing files are 404, not the page", async () => {
@@ -167,4 +181,23 @@ test("static constructors ran once in each wasm module, after all that work", as
 test("no console errors (no live-reload socket, no failed fetches)", async () => {
   const errors = t.logs.filter((l) => l.startsWith("[error]") || l.startsWith("[pageerror]"));
   assert.deepEqual(errors, []);
+});
+
+test("offline after the first visit: the page opens from the service worker and generates", { timeout: SLOW * 2 }, async () => {
+  await t.page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: SLOW / 4 });
+  stopServer();
+  await t.context.setOffline(true);
+  try {
+    await t.page.reload();
+    await t.duet.waitReady();
+    const gen = await t.duet.tab("Generate");
+    assert.match(await t.duet.loaded(gen, "gpt2-shakespeare"), /from the browser cache/);
+    await gen.getByLabel("Sample").uncheck();
+    await gen.getByLabel("Max new tokens").fill("4");
+    await gen.getByRole("button", { name: "Generate", exact: true }).click();
+    await gen.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+    assert.equal(await gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem").count(), 4);
+  } finally {
+    await t.context.setOffline(false);
+  }
 });
