@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod bench_ops;
 pub mod config;
+#[cfg(feature = "flex")]
+mod cpu_kernels;
 pub mod defaults;
 pub mod device;
 pub mod error;

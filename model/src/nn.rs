@@ -275,6 +275,9 @@ impl Activation {
 
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
+            #[cfg(feature = "flex")]
+            Activation::Gelu => crate::cpu_kernels::gelu(x),
+            #[cfg(not(feature = "flex"))]
             Activation::Gelu => activation::gelu(x),
             Activation::GeluTanh => activation::gelu_approximate(x),
             Activation::Relu => activation::relu(x),
@@ -300,7 +303,11 @@ pub fn attention(
         // f32::MIN as in HF (torch.finfo.min): masked scores vanish after softmax.
         scores = scores.mask_fill(mask.expand([b, h, tq, tk]), f32::MIN);
     }
-    dropout.forward(activation::softmax(scores, 3)).matmul(v)
+    #[cfg(feature = "flex")]
+    let probs = crate::cpu_kernels::softmax_last(scores);
+    #[cfg(not(feature = "flex"))]
+    let probs = activation::softmax(scores, 3);
+    dropout.forward(probs).matmul(v)
 }
 
 /// `attention` with the heads merged back, `[B, Tq, H*d]`: on WebGPU one launch per layer
