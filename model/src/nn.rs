@@ -22,6 +22,10 @@ pub fn normal_init<const D: usize>(
 /// transposed view in full on every call: each `nn.Linear` weight (burn holds them as transposed
 /// views) and GPT-2's tied `lm_head`, which was half of the CPU's time per token.
 pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if crate::cpu_kernels::linear_applies(&x, &w, b.as_ref()) {
+        return crate::cpu_kernels::linear(x, &w, b.as_ref());
+    }
     let mut dims = x.dims();
     let [k, n] = w.dims();
     let rows = dims[..D - 1].iter().product::<usize>();

@@ -139,6 +139,19 @@ export class Duet {
   }
 
   /** Classifies `text` on the Classify page; resolves to the labels, best first. */
+  /** Runs the Bench page's device check (the engine's parity checks against the fixtures) and
+   *  resolves to its verdict: `{ text, passed, total, backend, failures }`. */
+  async deviceCheck(timeout) {
+    const page = await this.tab("Bench");
+    await page.getByRole("button", { name: "Check this device" }).click();
+    const verdict = page.getByRole("status", { name: "Device check result" });
+    await verdict.filter({ hasText: "checks passed on" }).waitFor({ timeout });
+    const text = await verdict.textContent();
+    const [, passed, total, backend] = text.match(/(\d+) of (\d+) checks passed on (\w+)/);
+    const failures = await page.getByRole("table", { name: "Device checks" }).locator("tr.failed").allTextContents();
+    return { text, passed: Number(passed), total: Number(total), backend, failures };
+  }
+
   async classify(text) {
     const page = this.section("Classify");
     await page.getByLabel("Text to classify").fill(text);

@@ -117,14 +117,8 @@ test("compare runs GPT left to right and BERT on the whole sentence", { timeout:
 });
 
 test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {
-  const page = await t.duet.tab("Bench");
-  await page.getByRole("button", { name: "Check this device" }).click();
-  const verdict = page.getByRole("status", { name: "Device check result" });
-  await verdict.filter({ hasText: "checks passed on" }).waitFor({ timeout: SLOW * 3 });
-  const text = await verdict.textContent();
-  const [, passed, total] = text.match(/(\d+) of (\d+) checks passed on (\w+)/);
-  const failures = await page.getByRole("table", { name: "Device checks" }).locator("tr.failed").allTextContents();
-  assert.equal(passed, total, failures.join("\n"));
-  assert.ok(Number(total) > 40, text);
-  assert.match(text, /on WebGPU/);
+  const check = await t.duet.deviceCheck(SLOW * 3);
+  assert.equal(check.passed, check.total, check.failures.join("\n"));
+  assert.ok(check.total > 40, check.text);
+  assert.equal(check.backend, "WebGPU", check.text);
 });

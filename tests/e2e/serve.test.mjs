@@ -173,6 +173,16 @@ test("bench times each operation of a layer at 1 and 128 tokens", { timeout: SLO
   for (const r of rows) assert.match(r, /\t\d+\.\d\d ms$/, r);
 });
 
+test("the engine's parity checks pass in the browser on the engine the app picked", { timeout: SLOW * 2 }, async () => {
+  // Here that is the CPU engine (SwiftShader is left for it): its wasm-only kernels (the SIMD
+  // matmul, exp and erf of `cpu_kernels/`) are checked against the fixtures only here.
+  const check = await t.duet.deviceCheck(SLOW * 2);
+  console.log(`device check: ${check.text}`);
+  assert.equal(check.passed, check.total, check.failures.join("\n"));
+  assert.ok(check.total > 40, check.text);
+  assert.equal(check.backend, await t.duet.backend(), check.text);
+});
+
 test("static constructors ran once in each wasm module, after all that work", async () => {
   // Command-style modules rerun every constructor on each call from JavaScript: thousands by now.
   assert.deepEqual(await t.duet.constructorRuns(), { page: 1, worker: 1 });

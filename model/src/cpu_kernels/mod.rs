@@ -1,5 +1,6 @@
-//! Softmax and the erf GELU on the CPU backend (burn's `flex`), with an exp and an erf written to
-//! vectorize: the CPU counterpart of `kernels/` (WebGPU).
+//! Kernels for the CPU backend (burn's `flex`): the CPU counterpart of `kernels/` (WebGPU).
+//! Here: softmax and the erf GELU, with an exp and an erf written to vectorize; in `matmul.rs`,
+//! the projections' matmul on wasm SIMD (`f32x4.rs`: its four lanes, portable for native tests).
 //!
 //! Why: a profile of BERT on the CPU in the browser (MiniLM, 127 tokens) put ~19% of the time in
 //! these two ops, nearly all of it in libm's scalar `expf` and `erff`, one call per element, while
@@ -12,6 +13,9 @@
 //! within 2.5e-7 relative, erf within 5e-7 absolute (tests below, against libm's f64), far inside
 //! the parity tolerances (1e-4 on logits).
 
+mod f32x4;
+mod matmul;
+
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::tensor::{activation, DType, Tensor, TensorData};
@@ -21,6 +25,52 @@ fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
     !x.device().is_autodiff()
         && x.dtype() == DType::F32
         && x.clone().try_into_primitive::<Flex>().is_ok()
+}
+
+/// The CPU backend's tensor under `x` (checked by [`on_flex`]).
+fn flex<const D: usize>(x: Tensor<D>) -> FlexTensor {
+    x.try_into_primitive::<Flex>().expect("checked by on_flex")
+}
+
+/// Whether [`linear`] runs for these operands: in the browser (wasm SIMD), on the CPU backend
+/// outside autodiff, in f32, for at least `matmul::ROWS_MIN` rows (decoding keeps burn's matmul).
+pub fn linear_applies<const D: usize>(x: &Tensor<D>, w: &Tensor<2>, b: Option<&Tensor<1>>) -> bool {
+    let rows = x.dims()[..D - 1].iter().product::<usize>();
+    cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
+        && rows >= matmul::ROWS_MIN
+        && on_flex(x)
+        && on_flex(w)
+        && b.is_none_or(on_flex)
+}
+
+/// `x · w + b` with `w` `[in, out]`, by `matmul::matmul` (see [`linear_applies`]).
+pub fn linear<const D: usize>(x: Tensor<D>, w: &Tensor<2>, b: Option<&Tensor<1>>) -> Tensor<D> {
+    let mut dims = x.dims();
+    let [k, n] = w.dims();
+    let m = dims[..D - 1].iter().product::<usize>();
+    let x = flex(x).to_contiguous();
+    let x = x.as_slice::<f32>().expect("contiguous f32");
+    let w = flex(w.clone());
+    // burn's `[in, out]` view as it is (strides), or a plain copy where a stride is negative.
+    let w = match *w.layout().strides() {
+        [s0, s1] if s0 >= 0 && s1 >= 0 => w,
+        _ => w.to_contiguous(),
+    };
+    let strides = w.layout().strides();
+    let weight = matmul::Weight {
+        values: w.storage(),
+        offset: w.layout().start_offset(),
+        strides: [strides[0] as usize, strides[1] as usize],
+    };
+    let b = b.map(|b| flex(b.clone()).to_contiguous());
+    let b = b
+        .as_ref()
+        .map(|b| b.as_slice::<f32>().expect("contiguous f32"));
+    let y = matmul::matmul(x, m, k, &weight, n, b);
+    dims[D - 1] = n;
+    let y: Tensor<2> =
+        Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(y, [m, n])));
+    y.reshape(dims)
 }
 
 /// Applies `f` to the values of `t` (row by row, `row` values each), in place when `t` owns a
@@ -58,7 +108,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     }
     let row = x.dims()[D - 1].max(1);
     // `x` is consumed: its buffer, if no one else holds it, is written in place.
-    let t = x.try_into_primitive::<Flex>().expect("checked by on_flex");
+    let t = flex(x);
     map_rows(t, row, |i, o| {
         for (o, &x) in o.iter_mut().zip(i) {
             *o = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
@@ -72,8 +122,7 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if row == 0 || !on_flex(&x) {
         return activation::softmax(x, D - 1);
     }
-    let t = x.try_into_primitive::<Flex>().expect("checked by on_flex");
-    map_rows(t, row, softmax_row)
+    map_rows(flex(x), row, softmax_row)
 }
 
 fn softmax_row(input: &[f32], out: &mut [f32]) {
@@ -281,5 +330,51 @@ mod tests {
         let ours = gelu(x);
         assert_eq!(buffer(&ours), before, "written in place");
         close(ours, expected, 2e-6);
+    }
+
+    /// `x · w + b` by burn's ops, the reference.
+    fn reference(x: Tensor<3>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<3> {
+        let y = x.matmul(w.unsqueeze::<3>());
+        match b {
+            Some(b) => y + b.unsqueeze::<3>(),
+            None => y,
+        }
+    }
+
+    #[test]
+    fn linear_matches_burns_matmul_at_every_edge() {
+        // Rows and columns that fill no tile, one, and some with a remainder; k from 1 up; the
+        // weight as the loader leaves it (a transposed view of `[out, in]`) and plain.
+        for (m, k, n) in [
+            (1, 1, 1),
+            (3, 7, 5),
+            (4, 8, 8),
+            (17, 33, 13),
+            (16, 64, 24),
+            (9, 5, 30),
+        ] {
+            let x = random([1, m, k], 2.0);
+            let w_out_in = random([1, n, k], 1.0).reshape([n, k]);
+            let bias = random([1, 1, n], 3.0).reshape([n]);
+            for (w, plain) in [
+                (w_out_in.clone().transpose(), false),
+                (w_out_in.clone().transpose() * 1.0, true),
+            ] {
+                for b in [None, Some(bias.clone())] {
+                    assert!(on_flex(&x) && on_flex(&w));
+                    let what = format!("m {m} k {k} n {n}, plain {plain}, bias {}", b.is_some());
+                    let ours = linear(x.clone(), &w, b.as_ref());
+                    assert_eq!(ours.dims(), [1, m, n], "{what}");
+                    let expected = reference(x.clone(), w.clone(), b);
+                    let (a, e) = (values(ours), values(expected));
+                    let worst = a
+                        .iter()
+                        .zip(&e)
+                        .map(|(a, e)| (a - e).abs())
+                        .fold(0.0, f32::max);
+                    assert!(worst <= 1e-5, "{what}: worst difference {worst:e}");
+                }
+            }
+        }
     }
 }
