@@ -1,12 +1,12 @@
 //! GPT-2 against `transformers`: logits, greedy ids with and without the KV cache, and the
-//! sampling distribution after each logits processor.
+//! sampling distribution after each logits processor (`GenerationConfig::stages`).
 
 mod common;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use common::*;
 use duet_model::device::block_on;
-use duet_model::generation::processors::{repetition_penalty, softmax, temperature, top_k, top_p};
+use duet_model::generation::processors::softmax;
 use duet_model::generation::{generate, GenerationConfig};
 use duet_model::network::read_f32;
 
@@ -61,35 +61,49 @@ fn greedy_ids_match_with_and_without_cache() {
 }
 
 #[test]
-fn sampling_distributions_match_after_each_processor() {
+fn sampler_stages_in_one_call_match_hf_and_end_where_sampling_draws() {
     for name in GPT2 {
         for case in expected(name)["processors"].as_array().unwrap() {
             let s = &case["settings"];
-            let ids = u32s(&case["input_ids"]);
-            let mut scores = f32s(&case["raw_logits"]);
-            let after = &case["after"];
-            let check = |scores: &[f32], stage: &str| {
-                assert_close(
-                    &softmax(scores),
-                    &f32s(&after[stage]),
-                    1e-5,
-                    &format!("{name}: {stage} {s}"),
-                );
+            let cfg = GenerationConfig {
+                do_sample: true,
+                repetition_penalty: s["repetition_penalty"].as_f64().unwrap() as f32,
+                temperature: s["temperature"].as_f64().unwrap() as f32,
+                top_k: s["top_k"].as_u64().unwrap() as usize,
+                top_p: s["top_p"].as_f64().unwrap() as f32,
+                ..GenerationConfig::default()
             };
-            repetition_penalty(
-                &mut scores,
-                &ids,
-                s["repetition_penalty"].as_f64().unwrap() as f32,
+            let (ids, raw) = (u32s(&case["input_ids"]), f32s(&case["raw_logits"]));
+            let stages = cfg.stages(&raw, &ids).unwrap();
+            let after = &case["after"];
+            let what = format!("{name}: {s}");
+            assert_close(&stages.raw, &softmax(&raw), 1e-6, &what);
+            for (ours, stage) in [
+                (&stages.repetition_penalty, "repetition_penalty"),
+                (&stages.temperature, "temperature"),
+                (&stages.top_k, "top_k"),
+                (&stages.top_p, "top_p"),
+            ] {
+                assert_close(ours, &f32s(&after[stage]), 1e-5, &format!("{what} {stage}"));
+            }
+            let mut processed = raw.clone();
+            cfg.process(&mut processed, &ids);
+            assert_eq!(
+                stages.top_p,
+                softmax(&processed),
+                "{what}: the last stage is what sampling draws from"
             );
-            check(&scores, "repetition_penalty");
-            temperature(&mut scores, s["temperature"].as_f64().unwrap() as f32);
-            check(&scores, "temperature");
-            top_k(&mut scores, s["top_k"].as_u64().unwrap() as usize);
-            check(&scores, "top_k");
-            top_p(&mut scores, s["top_p"].as_f64().unwrap() as f32);
-            check(&scores, "top_p");
         }
     }
+}
+
+#[test]
+fn sampler_stages_refuse_settings_generate_refuses() {
+    let cfg = GenerationConfig {
+        top_p: 0.0,
+        ..GenerationConfig::default()
+    };
+    assert!(cfg.stages(&[0.0, 1.0], &[]).is_err());
 }
 
 #[test]

@@ -3,6 +3,9 @@
 
 pub mod processors;
 pub mod rng;
+mod stages;
+
+pub use stages::SamplerStages;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
