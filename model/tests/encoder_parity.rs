@@ -5,8 +5,11 @@ mod common;
 
 use common::*;
 use duet_model::device::block_on;
+use duet_model::error::DuetError;
+use duet_model::generation::processors::softmax;
 use duet_model::network::{read_f32, EncoderBatch};
 use duet_model::pipelines::ner::{ner, Aggregation, NerOptions};
+use duet_model::pipelines::ner_tokens::ner_tokens;
 use duet_model::pipelines::{classify, fill_mask};
 use serde_json::Value;
 
@@ -197,6 +200,70 @@ fn token_classification_pipeline_matches_every_strategy() {
             "{name}: the fixture must produce entities"
         );
     }
+}
+
+#[test]
+fn per_token_scores_and_merges_match_the_pipeline_for_every_strategy() {
+    for name in TOK_CLS {
+        let model = load(name);
+        let exp = expected(name);
+        let cases = exp["encodings"].as_array().unwrap();
+        for (i, case) in cases.iter().enumerate() {
+            let text = case["text"].as_str().unwrap();
+            let what = format!("{name} text {i}");
+            let out = block_on(ner_tokens(&model, text)).unwrap();
+            let logits = case["logits"].as_array().unwrap();
+            assert_eq!(
+                out.labels.len(),
+                logits[0].as_array().unwrap().len(),
+                "{what}"
+            );
+            assert!(!out.tokens.is_empty(), "{what}");
+            for t in &out.tokens {
+                // HF's logits of the same position, through softmax.
+                let theirs = softmax(&f32s(&logits[t.index]));
+                assert_close(
+                    &t.scores,
+                    &theirs,
+                    1e-5,
+                    &format!("{what} token {}", t.index),
+                );
+            }
+            assert_eq!(out.strategies.len(), STRATEGIES.len());
+            for ((key, strategy), merged) in STRATEGIES.iter().zip(&out.strategies) {
+                let what = format!("{what} {key}");
+                assert_eq!(merged.aggregation, *strategy, "{what}");
+                assert_entities(&merged.entities, &exp["pipeline"][i][key], &what);
+                assert_eq!(merged.joined.len(), out.tokens.len(), "{what}");
+                for (t, j) in out.tokens.iter().zip(&merged.joined) {
+                    if let Some(j) = j {
+                        let e = &merged.entities[*j];
+                        assert!(
+                            e.start <= t.start && t.end <= e.end,
+                            "{what}: token {t:?} in {e:?}"
+                        );
+                    }
+                }
+                for e in 0..merged.entities.len() {
+                    assert!(
+                        merged.joined.contains(&Some(e)),
+                        "{what}: entity {e} has tokens"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn per_token_view_refuses_text_over_the_limit() {
+    let model = load("bert-tokcls-legacy");
+    let long = expected("bert-tokcls-legacy")["long"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = block_on(ner_tokens(&model, &long)).unwrap_err();
+    assert!(matches!(err, DuetError::TooLong { .. }), "{err}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod embed;
 pub mod fill_mask;
 pub mod ner;
+pub mod ner_tokens;
 pub mod text_generation;
 
 use crate::error::{DuetError, Result};

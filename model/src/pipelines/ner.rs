@@ -57,13 +57,14 @@ impl Default for NerOptions {
 }
 
 /// One token with its label scores, before aggregation.
-struct PreEntity {
-    word: String,
-    scores: Vec<f32>,
-    start: usize,
-    end: usize,
-    index: usize,
-    is_subword: bool,
+#[derive(Debug, Clone)]
+pub(crate) struct PreEntity {
+    pub word: String,
+    pub scores: Vec<f32>,
+    pub start: usize,
+    pub end: usize,
+    pub index: usize,
+    pub is_subword: bool,
 }
 
 /// Entities for each text.
@@ -101,9 +102,7 @@ pub async fn ner(model: &Model, texts: &[String], opts: NerOptions) -> Result<Ve
             .collect();
         let pre = gather_pre_entities(model, &texts[*text_idx], enc, &rows);
         let entities = aggregate(model, pre, opts.aggregation);
-        per_text[*text_idx].extend(entities.into_iter().filter(|e| {
-            e.entity.as_deref() != Some("O") && e.entity_group.as_deref() != Some("O")
-        }));
+        per_text[*text_idx].extend(entities.into_iter().filter(shown));
         chunks[*text_idx] += 1;
     }
     Ok(per_text
@@ -119,7 +118,12 @@ pub async fn ner(model: &Model, texts: &[String], opts: NerOptions) -> Result<Ve
         .collect())
 }
 
-fn gather_pre_entities(
+/// Whether the pipeline returns `e`: everything but the `O` (outside) label.
+pub(crate) fn shown(e: &Entity) -> bool {
+    e.entity.as_deref() != Some("O") && e.entity_group.as_deref() != Some("O")
+}
+
+pub(crate) fn gather_pre_entities(
     model: &Model,
     text: &str,
     enc: &Encoded,
@@ -160,7 +164,7 @@ fn gather_pre_entities(
     out
 }
 
-fn aggregate(model: &Model, pre: Vec<PreEntity>, strategy: Aggregation) -> Vec<Entity> {
+pub(crate) fn aggregate(model: &Model, pre: Vec<PreEntity>, strategy: Aggregation) -> Vec<Entity> {
     match strategy {
         Aggregation::None | Aggregation::Simple => {
             let tokens: Vec<Entity> = pre
