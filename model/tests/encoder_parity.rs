@@ -229,10 +229,10 @@ fn per_token_scores_and_merges_match_the_pipeline_for_every_strategy() {
                     &format!("{what} token {}", t.index),
                 );
             }
-            assert_eq!(out.strategies.len(), STRATEGIES.len());
-            for ((key, strategy), merged) in STRATEGIES.iter().zip(&out.strategies) {
+            assert_eq!(out.merges.len(), STRATEGIES.len());
+            for ((key, strategy), merged) in STRATEGIES.iter().zip(&out.merges) {
                 let what = format!("{what} {key}");
-                assert_eq!(merged.aggregation, *strategy, "{what}");
+                assert_eq!(merged.aggregation, strategy.name(), "{what}");
                 assert_entities(&merged.entities, &exp["pipeline"][i][key], &what);
                 assert_eq!(merged.joined.len(), out.tokens.len(), "{what}");
                 for (t, j) in out.tokens.iter().zip(&merged.joined) {

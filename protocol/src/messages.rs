@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outputs::{Check, Entity, LabelScore, MaskFill, Metrics};
+use crate::outputs::{Check, Entity, LabelScore, MaskFill, Metrics, NerTokens};
 
 /// Where the loaded models sit: one per page, so each page keeps its own.
 pub const SLOTS: [&str; 4] = ["generate", "classify", "ner", "fill-mask"];
@@ -202,10 +202,10 @@ pub enum Request {
         slot: String,
         texts: Vec<String>,
     },
-    Ner {
+    /// `token-classification` of one text, token by token, with every strategy's merge.
+    NerTokens {
         slot: String,
         text: String,
-        aggregation: String,
     },
     FillMask {
         slot: String,
@@ -335,9 +335,9 @@ pub enum Reply {
     LabelsBatch {
         labels: Vec<Vec<LabelScore>>,
     },
-    /// HF `token-classification` output; `start`/`end` are char offsets into the text.
-    Entities {
-        entities: Vec<Entity>,
+    /// The answer to `NerTokens`: each merge's `entities` are HF `token-classification` output.
+    NerTokens {
+        result: NerTokens,
     },
     Fills {
         fills: Vec<MaskFill>,

@@ -27,6 +27,44 @@ pub struct Entity {
     pub end: usize,
 }
 
+/// One (sub-)token of `token-classification`, special tokens left out, with its label scores.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NerToken {
+    /// The token as the tokenizer spells it (`##ing`), or the text under it for an unknown one.
+    pub token: String,
+    /// Its position in the encoding (special tokens counted), as the `none` strategy's `index`.
+    pub index: usize,
+    /// Char offsets into the text.
+    pub start: usize,
+    pub end: usize,
+    /// Continues the word before it (the word strategies merge it into that word).
+    pub is_subword: bool,
+    /// Softmax over the labels, in `NerTokens::labels` order.
+    pub scores: Vec<f32>,
+}
+
+/// What one aggregation strategy made of the tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NerMerge {
+    /// `none`, `simple`, `first`, `average` or `max`.
+    pub aggregation: String,
+    /// The pipeline's output for this strategy (`O` left out).
+    pub entities: Vec<Entity>,
+    /// For each token, the entity it is part of (an index into `entities`), or none (`O`).
+    pub joined: Vec<Option<usize>>,
+}
+
+/// `token-classification` token by token: every token's label distribution and, from the same
+/// run, each strategy's merge (so switching strategy needs no new run).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NerTokens {
+    /// The model's labels (`id2label`), the order of every `scores`.
+    pub labels: Vec<String>,
+    pub tokens: Vec<NerToken>,
+    /// One per strategy: `none`, `simple`, `first`, `average`, `max`.
+    pub merges: Vec<NerMerge>,
+}
+
 /// One candidate of `fill-mask`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MaskFill {

@@ -34,6 +34,16 @@ export async function setup({ appUrl = null, app = appServer(), gpu = false } = 
       "--disable-sync", ...(process.env.CHROME_LOG ? ["--enable-logging=stderr", "--v=0"] : []),
     ],
   });
+  // Counts the page's messages to its workers (`window.__duetPosts`): a test can tell a view
+  // that redraws from what it has from one that asks the engine again.
+  await context.addInitScript(() => {
+    window.__duetPosts = 0;
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (...args) {
+      window.__duetPosts += 1;
+      return post.apply(this, args);
+    };
+  });
   const page = context.pages()[0] || (await context.newPage());
   const logs = [];
   page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
@@ -175,6 +185,11 @@ export class Duet {
       found[(await m.evaluate((el) => el.firstChild.textContent)).trim()] = await m.getAttribute("data-label");
     }
     return found;
+  }
+
+  /** Messages the page has sent its workers so far (engine requests among them). */
+  async posts() {
+    return this.page.evaluate(() => window.__duetPosts);
   }
 
   /** The error shown in a section (role alert), once there is one. */

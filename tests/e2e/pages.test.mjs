@@ -90,10 +90,22 @@ test("entities are marked in pasted text", { timeout: SLOW }, async () => {
   const rows = page.getByRole("table", { name: "Entities" }).locator("tbody tr");
   assert.equal(await rows.count(), await marks.count());
   assert.ok((await page.getByRole("list", { name: "Legend" }).getByRole("listitem").count()) >= 2);
-  // Aggregation "none" reports per-token B-/I- labels.
+  // Under them, every sub-token with its three most likely labels and the entity it joined.
+  const tokens = page.getByRole("table", { name: "Tokens" });
+  const n = await tokens.locator("tbody tr").count();
+  assert.ok(n >= 9, `${n} tokens`);
+  assert.equal(await tokens.getByRole("meter").count(), 3 * n);
+  const joined = () => tokens.locator("tbody tr td.tok-entity").allTextContents();
+  const simple = await joined();
+  assert.equal(new Set(simple.filter((e) => e !== "—")).size, await rows.count(), simple.join(" "));
+  // Aggregation "none" reports per-token B-/I- labels: re-merged from the same run, no new one.
+  const posts = await t.duet.posts();
   await page.getByLabel("Aggregation strategy").selectOption("none");
-  await page.getByRole("button", { name: "Tag entities" }).click();
   await page.getByRole("table", { name: "Entities" }).getByText("B-PER").first().waitFor({ timeout: SLOW });
+  assert.equal(await t.duet.posts(), posts, "switching the strategy asked the engine nothing");
+  const none = await joined();
+  assert.notDeepEqual(none, simple);
+  assert.equal(new Set(none.filter((e) => e !== "—")).size, await rows.count(), none.join(" "));
 });
 
 test("text over the model's limit is a clear error", { timeout: SLOW }, async () => {

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 use duet_model::generation::GenerationConfig;
-use duet_model::pipelines::{classify, fill_mask, ner, text_generation};
+use duet_model::pipelines::{classify, fill_mask, ner, ner_tokens, text_generation};
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
@@ -51,24 +51,12 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
                 .map_err(|e| e.to_string())?;
             Ok(Reply::LabelsBatch { labels })
         }
-        Request::Ner {
-            slot,
-            text,
-            aggregation,
-        } => {
+        Request::NerTokens { slot, text } => {
             let model = state::model(&slot)?;
-            let opts = ner::NerOptions {
-                aggregation: aggregation
-                    .parse()
-                    .map_err(|e: duet_model::DuetError| e.to_string())?,
-                stride: None,
-            };
-            let mut out = ner::ner(&model, &[text], opts)
+            let result = ner_tokens::ner_tokens(&model, &text)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(Reply::Entities {
-                entities: out.pop().unwrap_or_default(),
-            })
+            Ok(Reply::NerTokens { result })
         }
         Request::FillMask { slot, text, top_k } => {
             let model = state::model(&slot)?;

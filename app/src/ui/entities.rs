@@ -1,10 +1,13 @@
 //! Entities: pasted text with each entity highlighted as a `<mark data-label>`, a legend, a table
-//! of label / score / text / offsets, and the aggregation strategy to choose.
+//! of label / score / text / offsets, the aggregation strategy to choose, and under them the
+//! sub-tokens with their label scores (`TokenStrip`). One engine run answers every strategy, so
+//! switching strategy re-merges at once.
 
-use duet_protocol::outputs::Entity;
+use duet_protocol::outputs::{Entity, NerTokens};
 use leptos::prelude::*;
 
 use super::model_picker::ModelPicker;
+use super::token_strip::TokenStrip;
 use super::widgets::ErrorLine;
 use super::{engine, shared};
 use duet_protocol::{Reply, Request};
@@ -60,26 +63,36 @@ pub fn EntitiesPage() -> impl IntoView {
     );
     let tagged_text = RwSignal::new(String::new());
     let aggregation = RwSignal::new("simple".to_string());
-    let entities: RwSignal<Vec<Entity>> = RwSignal::new(Vec::new());
+    let result: RwSignal<Option<NerTokens>> = RwSignal::new(None);
     let error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    // The chosen strategy's merge of the last run.
+    let merge = Memo::new(move |_| {
+        let a = aggregation.get();
+        result.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.merges.iter().find(|m| m.aggregation == a).cloned())
+        })
+    });
+    let entities = Memo::new(move |_| {
+        merge.with(|m| m.as_ref().map(|m| m.entities.clone()).unwrap_or_default())
+    });
     let run = move || {
         error.set(String::new());
         busy.set(true);
         let t = text.get_untracked();
         engine::send(
-            Request::Ner {
+            Request::NerTokens {
                 slot: "ner".into(),
                 text: t.clone(),
-                aggregation: aggregation.get_untracked(),
             },
             Vec::new(),
             move |reply| {
                 busy.set(false);
                 match reply {
-                    Reply::Entities { entities: e } => {
+                    Reply::NerTokens { result: r } => {
                         tagged_text.set(t.clone());
-                        entities.set(e);
+                        result.set(Some(r));
                     }
                     Reply::Error { message } => error.set(message),
                     _ => {}
@@ -162,5 +175,6 @@ pub fn EntitiesPage() -> impl IntoView {
         <Show when=move || !tagged_text.get().is_empty() && entities.with(Vec::is_empty)>
             <p class="status" role="status">"No entities found."</p>
         </Show>
+        <TokenStrip result=result merge=merge />
     }
 }

@@ -12,6 +12,7 @@ mod finetune;
 mod generate;
 mod model_picker;
 mod models;
+mod token_strip;
 mod widgets;
 
 use std::collections::HashMap;

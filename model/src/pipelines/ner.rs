@@ -20,6 +20,19 @@ pub enum Aggregation {
     Max,
 }
 
+impl Aggregation {
+    /// The name HF's pipeline takes (`aggregation_strategy`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Simple => "simple",
+            Self::First => "first",
+            Self::Average => "average",
+            Self::Max => "max",
+        }
+    }
+}
+
 impl std::str::FromStr for Aggregation {
     type Err = DuetError;
     fn from_str(s: &str) -> Result<Self> {

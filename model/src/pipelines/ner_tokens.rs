@@ -8,40 +8,7 @@ use crate::error::{DuetError, Result};
 use crate::network::{read_f32, EncoderBatch};
 use crate::Model;
 
-/// One (sub-)token of the text, special tokens left out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenScores {
-    /// The token as the tokenizer spells it (`##ing`), or the text under it for an unknown one.
-    pub token: String,
-    /// Its position in the encoding (special tokens counted), as the `none` strategy's `index`.
-    pub index: usize,
-    /// Character span in the text.
-    pub start: usize,
-    pub end: usize,
-    /// Continues the word before it (the word strategies merge it into that word).
-    pub is_subword: bool,
-    /// Softmax over the labels, in `labels` order.
-    pub scores: Vec<f32>,
-}
-
-/// What one aggregation strategy made of the tokens.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Merged {
-    pub aggregation: Aggregation,
-    /// The pipeline's output for this strategy (`O` left out), as `ner` returns it.
-    pub entities: Vec<Entity>,
-    /// For each token, the entity it is part of (an index into `entities`), or `None` (`O`).
-    pub joined: Vec<Option<usize>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NerTokens {
-    /// The model's labels (`id2label`), the order of every `scores`.
-    pub labels: Vec<String>,
-    pub tokens: Vec<TokenScores>,
-    /// `none`, `simple`, `first`, `average`, `max`, in that order.
-    pub strategies: Vec<Merged>,
-}
+pub use duet_protocol::outputs::{NerMerge, NerToken, NerTokens};
 
 const ALL: [Aggregation; 5] = [
     Aggregation::None,
@@ -69,9 +36,9 @@ pub async fn ner_tokens(model: &Model, text: &str) -> Result<NerTokens> {
     let flat = read_f32(logits).await?;
     let rows: Vec<&[f32]> = flat.chunks_exact(labels).take(enc.len()).collect();
     let pre = gather_pre_entities(model, text, &enc, &rows);
-    let tokens: Vec<TokenScores> = pre
+    let tokens: Vec<NerToken> = pre
         .iter()
-        .map(|p| TokenScores {
+        .map(|p| NerToken {
             token: p.word.clone(),
             index: p.index,
             start: p.start,
@@ -80,7 +47,7 @@ pub async fn ner_tokens(model: &Model, text: &str) -> Result<NerTokens> {
             scores: p.scores.clone(),
         })
         .collect();
-    let strategies = ALL
+    let merges = ALL
         .into_iter()
         .map(|aggregation| {
             let entities: Vec<Entity> = aggregate(model, pre.clone(), aggregation)
@@ -91,8 +58,8 @@ pub async fn ner_tokens(model: &Model, text: &str) -> Result<NerTokens> {
                 .iter()
                 .map(|t| joined(&entities, t, aggregation))
                 .collect();
-            Merged {
-                aggregation,
+            NerMerge {
+                aggregation: aggregation.name().to_string(),
                 entities,
                 joined,
             }
@@ -101,13 +68,13 @@ pub async fn ner_tokens(model: &Model, text: &str) -> Result<NerTokens> {
     Ok(NerTokens {
         labels: (0..labels).map(|i| model.config.label(i)).collect(),
         tokens,
-        strategies,
+        merges,
     })
 }
 
 /// The entity `t` is part of: by position for `none` (one entity per token), else the entity
 /// whose character span holds the token's (a strategy's entities never overlap).
-fn joined(entities: &[Entity], t: &TokenScores, aggregation: Aggregation) -> Option<usize> {
+fn joined(entities: &[Entity], t: &NerToken, aggregation: Aggregation) -> Option<usize> {
     entities.iter().position(|e| match aggregation {
         Aggregation::None => e.index == Some(t.index),
         _ => e.start <= t.start && t.end <= e.end,
