@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use duet_model::device::block_on;
-use duet_model::error::DuetError;
 use duet_model::generation::processors::softmax;
 use duet_model::network::{read_f32, EncoderBatch};
 use duet_model::pipelines::ner::{ner, Aggregation, NerOptions};
@@ -256,14 +255,26 @@ fn per_token_scores_and_merges_match_the_pipeline_for_every_strategy() {
 }
 
 #[test]
-fn per_token_view_refuses_text_over_the_limit() {
-    let model = load("bert-tokcls-legacy");
-    let long = expected("bert-tokcls-legacy")["long"]["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let err = block_on(ner_tokens(&model, &long)).unwrap_err();
-    assert!(matches!(err, DuetError::TooLong { .. }), "{err}");
+fn per_token_view_of_a_long_text_lists_each_token_once_and_merges_as_the_pipeline() {
+    let name = "bert-tokcls-legacy";
+    let model = load(name);
+    let text = expected(name)["long"]["text"].as_str().unwrap().to_string();
+    let out = block_on(ner_tokens(&model, &text)).unwrap();
+    let whole = model.tokenizer.encode(&text, true).unwrap();
+    let specials = whole.special.iter().filter(|&&s| s).count();
+    assert_eq!(out.tokens.len(), whole.len() - specials, "every token once");
+    assert!(
+        out.tokens.windows(2).all(|w| w[0].end <= w[1].start),
+        "in text order"
+    );
+    for ((key, strategy), merged) in STRATEGIES.iter().zip(&out.merges) {
+        let opts = NerOptions {
+            aggregation: *strategy,
+            stride: None,
+        };
+        let theirs = block_on(ner(&model, std::slice::from_ref(&text), opts)).unwrap();
+        assert_eq!(merged.entities, theirs[0], "long {key}");
+    }
 }
 
 #[test]

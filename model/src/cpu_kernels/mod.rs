@@ -73,32 +73,24 @@ pub fn linear<const D: usize>(x: Tensor<D>, w: &Tensor<2>, b: Option<&Tensor<1>>
     y.reshape(dims)
 }
 
-/// Applies `f` to the values of `t` (row by row, `row` values each), in place when `t` owns a
-/// contiguous buffer, else into a new one.
-fn map_rows<const D: usize>(
-    mut t: FlexTensor,
-    row: usize,
-    f: impl Fn(&[f32], &mut [f32]),
-) -> Tensor<D> {
+/// Applies `f` to the values of `t`, row by row (`row` values each), in place when `t` owns a
+/// contiguous buffer, else on a copy.
+fn map_rows<const D: usize>(t: FlexTensor, row: usize, f: impl Fn(&mut [f32])) -> Tensor<D> {
     let n = t.layout().num_elements();
-    if t.layout().contiguous_offsets() == Some((0, n)) {
-        if let Some(values) = t.try_storage_mut::<f32>() {
-            let mut scratch = vec![0.0; row];
-            for chunk in values[..n].chunks_mut(row) {
-                scratch.copy_from_slice(chunk);
-                f(&scratch, chunk);
-            }
-            return Tensor::from_primitive::<Flex>(t);
-        }
-    }
-    let shape = t.layout().shape().clone();
-    let t = t.to_contiguous();
-    let input = t.as_slice::<f32>().expect("contiguous f32");
-    let mut out = vec![0.0f32; input.len()];
-    for (i, o) in input.chunks(row).zip(out.chunks_mut(row)) {
-        f(i, o);
-    }
-    Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(out, shape)))
+    let mut t = if t.layout().contiguous_offsets() == Some((0, n)) {
+        t
+    } else {
+        let shape = t.layout().shape().clone();
+        let values = t
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("contiguous f32")
+            .to_vec();
+        FlexTensor::from_data(TensorData::new(values, shape))
+    };
+    // Copied first if another tensor shares the buffer (a clone the caller kept).
+    t.storage_mut::<f32>()[..n].chunks_mut(row).for_each(f);
+    Tensor::from_primitive::<Flex>(t)
 }
 
 /// HF `gelu` (erf): `0.5·x·(1 + erf(x/√2))`; burn's op where this does not apply.
@@ -109,9 +101,9 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let row = x.dims()[D - 1].max(1);
     // `x` is consumed: its buffer, if no one else holds it, is written in place.
     let t = flex(x);
-    map_rows(t, row, |i, o| {
-        for (o, &x) in o.iter_mut().zip(i) {
-            *o = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+    map_rows(t, row, |values| {
+        for v in values {
+            *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
         }
     })
 }
@@ -125,14 +117,14 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     map_rows(flex(x), row, softmax_row)
 }
 
-fn softmax_row(input: &[f32], out: &mut [f32]) {
-    let max = max(input);
-    for (o, &x) in out.iter_mut().zip(input) {
-        *o = exp(x - max);
+fn softmax_row(values: &mut [f32]) {
+    let max = max(values);
+    for v in values.iter_mut() {
+        *v = exp(*v - max);
     }
-    let inv = 1.0 / sum(out);
-    for o in out.iter_mut() {
-        *o *= inv;
+    let inv = 1.0 / sum(values);
+    for v in values.iter_mut() {
+        *v *= inv;
     }
 }
 

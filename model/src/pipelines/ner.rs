@@ -82,11 +82,25 @@ pub(crate) struct PreEntity {
 
 /// Entities for each text.
 pub async fn ner(model: &Model, texts: &[String], opts: NerOptions) -> Result<Vec<Vec<Entity>>> {
+    let windows = scored_windows(model, texts, opts.stride).await?;
+    Ok(windows
+        .into_iter()
+        .map(|w| merge(model, w, opts.aggregation))
+        .collect())
+}
+
+/// Every text's windows (one, or overlapping ones for a text longer than the model), each as
+/// its tokens with their label scores: one model run for all of them.
+pub(crate) async fn scored_windows(
+    model: &Model,
+    texts: &[String],
+    stride: Option<usize>,
+) -> Result<Vec<Vec<Vec<PreEntity>>>> {
     if texts.is_empty() {
         return Err(DuetError::EmptyInput("no text given".into()));
     }
     let max = model.config.max_positions();
-    let stride = opts.stride.unwrap_or(max / 4);
+    let stride = stride.unwrap_or(max / 4);
     // Every window of every text, remembering which text it came from.
     let mut windows: Vec<(usize, Encoded)> = Vec::new();
     for (i, text) in texts.iter().enumerate() {
@@ -107,36 +121,42 @@ pub async fn ner(model: &Model, texts: &[String], opts: NerOptions) -> Result<Ve
     let logits = model.network.token_logits(&batch)?; // [W, T, labels]
     let [_, t, labels] = logits.dims();
     let flat = read_f32(logits).await?;
-    let mut per_text: Vec<Vec<Entity>> = vec![Vec::new(); texts.len()];
-    let mut chunks = vec![0usize; texts.len()];
+    let mut per_text: Vec<Vec<Vec<PreEntity>>> = vec![Vec::new(); texts.len()];
     for (w, (text_idx, enc)) in windows.iter().enumerate() {
         let rows: Vec<&[f32]> = (0..enc.len())
             .map(|i| &flat[(w * t + i) * labels..(w * t + i + 1) * labels])
             .collect();
-        let pre = gather_pre_entities(model, &texts[*text_idx], enc, &rows);
-        let entities = aggregate(model, pre, opts.aggregation);
-        per_text[*text_idx].extend(entities.into_iter().filter(shown));
-        chunks[*text_idx] += 1;
+        per_text[*text_idx].push(gather_pre_entities(model, &texts[*text_idx], enc, &rows));
     }
-    Ok(per_text
+    Ok(per_text)
+}
+
+/// One text's entities under `strategy`, from its scored windows: each window aggregated, `O`
+/// dropped, and entities that overlapping windows both found kept once.
+pub(crate) fn merge(
+    model: &Model,
+    windows: Vec<Vec<PreEntity>>,
+    strategy: Aggregation,
+) -> Vec<Entity> {
+    let n = windows.len();
+    let entities: Vec<Entity> = windows
         .into_iter()
-        .zip(chunks)
-        .map(|(ents, n)| {
-            if n > 1 {
-                aggregate_overlapping(ents)
-            } else {
-                ents
-            }
-        })
-        .collect())
+        .flat_map(|pre| aggregate(model, pre, strategy))
+        .filter(shown)
+        .collect();
+    if n > 1 {
+        aggregate_overlapping(entities)
+    } else {
+        entities
+    }
 }
 
 /// Whether the pipeline returns `e`: everything but the `O` (outside) label.
-pub(crate) fn shown(e: &Entity) -> bool {
+fn shown(e: &Entity) -> bool {
     e.entity.as_deref() != Some("O") && e.entity_group.as_deref() != Some("O")
 }
 
-pub(crate) fn gather_pre_entities(
+fn gather_pre_entities(
     model: &Model,
     text: &str,
     enc: &Encoded,
@@ -177,7 +197,7 @@ pub(crate) fn gather_pre_entities(
     out
 }
 
-pub(crate) fn aggregate(model: &Model, pre: Vec<PreEntity>, strategy: Aggregation) -> Vec<Entity> {
+fn aggregate(model: &Model, pre: Vec<PreEntity>, strategy: Aggregation) -> Vec<Entity> {
     match strategy {
         Aggregation::None | Aggregation::Simple => {
             let tokens: Vec<Entity> = pre

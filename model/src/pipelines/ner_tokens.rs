@@ -3,9 +3,8 @@
 //! returns and which of them each token joined. One model run serves all five strategies, so
 //! switching strategy re-merges without running the model again.
 
-use super::ner::{aggregate, gather_pre_entities, shown, Aggregation, Entity};
-use crate::error::{DuetError, Result};
-use crate::network::{read_f32, EncoderBatch};
+use super::ner::{merge, scored_windows, Aggregation, Entity};
+use crate::error::Result;
 use crate::Model;
 
 pub use duet_protocol::outputs::{NerMerge, NerToken, NerTokens};
@@ -18,46 +17,40 @@ const ALL: [Aggregation; 5] = [
     Aggregation::Max,
 ];
 
-/// The tokens of `text` with their scores and merges. The text must fit the model in one window
-/// (the view shows one sequence; `ner` splits longer texts).
+/// The tokens of `text` with their scores and merges. A text longer than the model runs in
+/// overlapping windows, as in `ner`; a token two windows share is listed once, from the first.
 pub async fn ner_tokens(model: &Model, text: &str) -> Result<NerTokens> {
-    let max = model.config.max_positions();
-    let enc = super::encode_all(&model.tokenizer, &[text.to_string()], max)?.remove(0);
-    let batch = EncoderBatch::new(
-        std::slice::from_ref(&enc),
-        model.tokenizer.pad_token_id,
-        &model.device,
-    )?;
-    let logits = model.network.token_logits(&batch)?; // [1, T, labels]
-    let [_, _, labels] = logits.dims();
-    if labels == 0 {
-        return Err(DuetError::InvalidOption("the model has no labels".into()));
-    }
-    let flat = read_f32(logits).await?;
-    let rows: Vec<&[f32]> = flat.chunks_exact(labels).take(enc.len()).collect();
-    let pre = gather_pre_entities(model, text, &enc, &rows);
-    let tokens: Vec<NerToken> = pre
+    let windows = scored_windows(model, &[text.to_string()], None)
+        .await?
+        .remove(0);
+    let labels = windows
         .iter()
-        .map(|p| NerToken {
-            token: p.word.clone(),
-            index: p.index,
-            start: p.start,
-            end: p.end,
-            is_subword: p.is_subword,
-            scores: p.scores.clone(),
-        })
-        .collect();
+        .flatten()
+        .next()
+        .map_or(0, |p| p.scores.len());
+    let mut tokens: Vec<NerToken> = Vec::new();
+    for window in &windows {
+        // Where the windows before this one reached: the overlap is already listed.
+        let listed = tokens.last().map(|t| t.end);
+        for p in window
+            .iter()
+            .filter(|p| listed.is_none_or(|end| p.start >= end))
+        {
+            tokens.push(NerToken {
+                token: p.word.clone(),
+                index: p.index,
+                start: p.start,
+                end: p.end,
+                is_subword: p.is_subword,
+                scores: p.scores.clone(),
+            });
+        }
+    }
     let merges = ALL
         .into_iter()
         .map(|aggregation| {
-            let entities: Vec<Entity> = aggregate(model, pre.clone(), aggregation)
-                .into_iter()
-                .filter(shown)
-                .collect();
-            let joined = tokens
-                .iter()
-                .map(|t| joined(&entities, t, aggregation))
-                .collect();
+            let entities = merge(model, windows.clone(), aggregation);
+            let joined = tokens.iter().map(|t| joined(&entities, t)).collect();
             NerMerge {
                 aggregation: aggregation.name().to_string(),
                 entities,
@@ -72,11 +65,10 @@ pub async fn ner_tokens(model: &Model, text: &str) -> Result<NerTokens> {
     })
 }
 
-/// The entity `t` is part of: by position for `none` (one entity per token), else the entity
-/// whose character span holds the token's (a strategy's entities never overlap).
-fn joined(entities: &[Entity], t: &NerToken, aggregation: Aggregation) -> Option<usize> {
-    entities.iter().position(|e| match aggregation {
-        Aggregation::None => e.index == Some(t.index),
-        _ => e.start <= t.start && t.end <= e.end,
-    })
+/// The entity whose character span holds the token's (a strategy's entities never overlap;
+/// under `none` each is one token's own span).
+fn joined(entities: &[Entity], t: &NerToken) -> Option<usize> {
+    entities
+        .iter()
+        .position(|e| e.start <= t.start && t.end <= e.end)
 }
