@@ -451,6 +451,21 @@ def apply_processors(input_ids: torch.Tensor, raw: torch.Tensor, s: dict) -> dic
     return {k: floats(torch.softmax(v[0], dim=-1)) for k, v in after.items()}
 
 
+def attentions_of(model, **inputs) -> list:
+    """`output_attentions=True` as a list over layers of [heads][query][key].
+
+    The default SDPA attention returns no probabilities, so this runs the eager
+    implementation (the same math; transformers' own fallback) and restores it.
+    """
+    before = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        out = model(**{k: torch.tensor([v]) for k, v in inputs.items()}, output_attentions=True)
+    finally:
+        model.set_attn_implementation(before)
+    return [floats(a[0]) for a in out.attentions]
+
+
 def gpt2_fixture(name, *, texts, n_embd, n_layer, n_head, n_positions, dtype, prefix, keep_tokenizer_json, seed):
     out = fresh_dir(name)
     tok = train_gpt2_tokenizer(n_positions)
@@ -500,6 +515,8 @@ def gpt2_fixture(name, *, texts, n_embd, n_layer, n_head, n_positions, dtype, pr
             assert 1 <= len(ids) <= 12, (text, len(ids))
             logits = model(torch.tensor([ids])).logits[0]
             exp["logits"].append({"text": text, "input_ids": ids, "logits": floats(logits)})
+            exp.setdefault("attentions", []).append(
+                {"text": text, "input_ids": ids, "attentions": attentions_of(model, input_ids=ids)})
 
         for prompt in GPT2_PROMPTS:
             ids = tok(prompt)["input_ids"]
@@ -675,6 +692,13 @@ def encoder_fixture(
                 "offsets": [list(o) for o in enc["offset_mapping"]],
                 "logits": floats(logits),
             })
+            if i < 2:  # [layers][heads][T][T] per text: two texts keep the file small
+                exp.setdefault("attentions", []).append({
+                    "text": text,
+                    "input_ids": enc["input_ids"],
+                    "attentions": attentions_of(model, input_ids=enc["input_ids"],
+                                                attention_mask=enc["attention_mask"]),
+                })
 
     if task == "seqcls":
         clf = pipeline("text-classification", model=model, tokenizer=tok, device=-1)

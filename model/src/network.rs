@@ -7,6 +7,7 @@ use crate::error::{DuetError, Result};
 use crate::models::bert::Bert;
 use crate::models::distilbert::DistilBert;
 use crate::models::gpt2::Gpt2LmHeadModel;
+use crate::nn::Attentions;
 use crate::tokenizer::Encoded;
 
 #[derive(Debug, Clone)]
@@ -66,16 +67,38 @@ impl Network {
 
     /// Last hidden states of an encoder, `[B, T, C]`.
     pub fn hidden_states(&self, batch: &EncoderBatch) -> Result<Tensor<3>> {
+        self.encoder_hidden(batch, None)
+    }
+
+    /// Every layer's attention probabilities, `[B, H, T, T]` each (HF's `output_attentions`):
+    /// an encoder runs `batch`; GPT-2 runs its `input_ids` (its own causal mask, no padding).
+    pub fn attentions(&self, batch: &EncoderBatch) -> Result<Attentions> {
+        if let Network::Gpt2(m) = self {
+            return Ok(m.attentions(batch.input_ids.clone()));
+        }
+        let mut record = Attentions::new();
+        self.encoder_hidden(batch, Some(&mut record))?;
+        Ok(record)
+    }
+
+    fn encoder_hidden(
+        &self,
+        batch: &EncoderBatch,
+        record: Option<&mut Attentions>,
+    ) -> Result<Tensor<3>> {
         self.encoder_only()?;
         Ok(match self {
             Network::Bert(m) => m.hidden_states(
                 batch.input_ids.clone(),
                 batch.token_type_ids.clone(),
                 batch.attention_mask.clone(),
+                record,
             ),
-            Network::DistilBert(m) => {
-                m.hidden_states(batch.input_ids.clone(), batch.attention_mask.clone())
-            }
+            Network::DistilBert(m) => m.hidden_states(
+                batch.input_ids.clone(),
+                batch.attention_mask.clone(),
+                record,
+            ),
             Network::Gpt2(_) => unreachable!("checked by encoder_only"),
         })
     }

@@ -289,17 +289,19 @@ impl Activation {
     }
 }
 
-/// Scaled dot-product attention with an additive mask, written out (not the fused op) so it runs
-/// under autodiff and matches PyTorch's eager order of operations.
+/// Where a forward pass records each layer's attention probabilities, `[B, H, Tq, Tk]` in layer
+/// order (HF's `output_attentions`). Passing `None` costs nothing and keeps the fused kernels.
+pub type Attentions = Vec<Tensor<4>>;
+
+/// `softmax(q · kᵀ · scale)` with masked keys at zero: `[B, H, Tq, Tk]`, written out in PyTorch's
+/// eager order of operations.
 ///
-/// q: `[B, H, Tq, d]`, k/v: `[B, H, Tk, d]`, mask: `[B, 1|H, Tq|1, Tk]` true = masked out.
-pub fn attention(
+/// q: `[B, H, Tq, d]`, k: `[B, H, Tk, d]`, mask: `[B, 1|H, Tq|1, Tk]` true = masked out.
+pub fn attention_probs(
     q: Tensor<4>,
     k: Tensor<4>,
-    v: Tensor<4>,
     mask: Option<Tensor<4, Bool>>,
     scale: f64,
-    dropout: &Dropout,
 ) -> Tensor<4> {
     let mut scores = q.matmul(k.swap_dims(2, 3)) * scale; // [B, H, Tq, Tk]
     if let Some(mask) = mask {
@@ -308,14 +310,29 @@ pub fn attention(
         scores = scores.mask_fill(mask.expand([b, h, tq, tk]), f32::MIN);
     }
     #[cfg(feature = "flex")]
-    let probs = crate::cpu_kernels::softmax_last(scores);
+    return crate::cpu_kernels::softmax_last(scores);
     #[cfg(not(feature = "flex"))]
-    let probs = activation::softmax(scores, 3);
-    dropout.forward(probs).matmul(v)
+    activation::softmax(scores, 3)
+}
+
+/// Scaled dot-product attention with an additive mask, written out (not the fused op) so it runs
+/// under autodiff and matches PyTorch's eager order of operations. v: `[B, H, Tk, d]`.
+pub fn attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    scale: f64,
+    dropout: &Dropout,
+) -> Tensor<4> {
+    dropout
+        .forward(attention_probs(q, k, mask, scale))
+        .matmul(v)
 }
 
 /// `attention` with the heads merged back, `[B, Tq, H*d]`: on WebGPU one launch per layer
 /// (scores, mask, softmax and values, written straight into the merged layout; `kernels`).
+/// With `record`, the probabilities are kept there too (the written-out path, which has them).
 pub fn attention_merged(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -323,7 +340,13 @@ pub fn attention_merged(
     mask: Option<Tensor<4, Bool>>,
     scale: f64,
     dropout: &Dropout,
+    record: Option<&mut Attentions>,
 ) -> Tensor<3> {
+    if let Some(record) = record {
+        let probs = attention_probs(q, k, mask, scale);
+        record.push(probs.clone());
+        return merge_heads(dropout.forward(probs).matmul(v));
+    }
     #[cfg(feature = "wgpu")]
     if let Some(y) = crate::kernels::attention(&q, &k, &v, mask.as_ref(), scale) {
         return y;

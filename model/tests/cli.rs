@@ -79,6 +79,32 @@ fn generate_greedy_json_matches_fixture() {
 }
 
 #[test]
+fn attention_json_matches_fixture_for_gpt2_and_bert() {
+    for name in ["gpt2-tiny", "distilbert-tokcls"] {
+        let exp = &expected(name)["attentions"][1];
+        let text = exp["text"].as_str().unwrap();
+        let v = json_ok(
+            &["attention", "--model", &dir(name), "--text", text, "--json"],
+            None,
+        );
+        assert_eq!(v["ids"], exp["input_ids"], "{name}");
+        assert_eq!(
+            v["tokens"].as_array().unwrap().len(),
+            v["ids"].as_array().unwrap().len()
+        );
+        let layers = v["attentions"].as_array().unwrap();
+        assert_eq!(layers.len(), exp["attentions"].as_array().unwrap().len());
+        for (ours, theirs) in layers.iter().zip(exp["attentions"].as_array().unwrap()) {
+            assert_close(&f32s(ours), &f32s(theirs), 1e-5, name);
+        }
+    }
+    fails_cleanly(
+        &["attention", "--model", &dir("bert-seqcls"), "--text", " "],
+        "empty",
+    );
+}
+
+#[test]
 fn generate_reads_prompts_from_stdin_and_seed_reproduces() {
     let args = [
         "generate",

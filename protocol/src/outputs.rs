@@ -101,3 +101,15 @@ pub struct Check {
     /// The measured difference, or what differed.
     pub detail: String,
 }
+
+/// One text's attention probabilities (HF's `output_attentions`), as the Inside page draws them
+/// and `duet attention --json` prints them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AttentionMap {
+    pub ids: Vec<u32>,
+    /// The vocabulary's spelling of each id (`convert_ids_to_tokens`).
+    pub tokens: Vec<String>,
+    /// `[layer][head][query][key]`; each query's row sums to 1. GPT-2's is zero above the
+    /// diagonal (a query never sees a later key).
+    pub attentions: Vec<Vec<Vec<Vec<f32>>>>,
+}

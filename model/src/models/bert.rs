@@ -9,7 +9,9 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{BertConfig, Head};
-use crate::nn::{attention_merged, embedding, split_heads, Activation, LayerNorm, Linear};
+use crate::nn::{
+    attention_merged, embedding, split_heads, Activation, Attentions, LayerNorm, Linear,
+};
 
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
@@ -176,11 +178,13 @@ impl Bert {
     }
 
     /// Last hidden states `[B, T, C]`. `attention_mask` `[B, T]`: 1 for tokens, 0 for padding.
+    /// With `record`, each layer's attention probabilities are kept there.
     pub fn hidden_states(
         &self,
         input_ids: Tensor<2, Int>,
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
+        mut record: Option<&mut Attentions>,
     ) -> Tensor<3> {
         let e = &self.bert.embeddings;
         let device = input_ids.device();
@@ -192,7 +196,7 @@ impl Bert {
         let mut x = e.dropout.forward(e.LayerNorm.forward(x));
         let mask = padding_mask(attention_mask);
         for layer in &self.bert.encoder.layer {
-            x = layer.forward(x, mask.clone());
+            x = layer.forward(x, mask.clone(), record.as_deref_mut());
         }
         x
     }
@@ -236,14 +240,19 @@ pub fn padding_mask(attention_mask: Tensor<2, Int>) -> Tensor<4, Bool> {
 }
 
 impl BertLayer {
-    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Tensor<4, Bool>,
+        record: Option<&mut Attentions>,
+    ) -> Tensor<3> {
         let a = &self.attention;
         let s = &a.self_;
         let q = split_heads(s.query.forward(x.clone()), s.heads);
         let k = split_heads(s.key.forward(x.clone()), s.heads);
         let v = split_heads(s.value.forward(x.clone()), s.heads);
         let d = q.dims()[3] as f64;
-        let ctx = attention_merged(q, k, v, Some(mask), 1.0 / d.sqrt(), &s.dropout);
+        let ctx = attention_merged(q, k, v, Some(mask), 1.0 / d.sqrt(), &s.dropout, record);
         let x = a.output.forward(ctx, x);
         let inner = self
             .intermediate

@@ -9,7 +9,9 @@ use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::{DistilBertConfig, Head};
 use crate::models::bert::padding_mask;
-use crate::nn::{attention_merged, embedding, split_heads, Activation, LayerNorm, Linear};
+use crate::nn::{
+    attention_merged, embedding, split_heads, Activation, Attentions, LayerNorm, Linear,
+};
 
 /// DistilBERT's LayerNorm epsilon is fixed in the HF code, not in the config.
 const EPS: f64 = 1e-12;
@@ -133,11 +135,13 @@ impl DistilBert {
         }
     }
 
-    /// Last hidden states `[B, T, C]`; DistilBERT has no token types.
+    /// Last hidden states `[B, T, C]`; DistilBERT has no token types. With `record`, each layer's
+    /// attention probabilities are kept there.
     pub fn hidden_states(
         &self,
         input_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
+        mut record: Option<&mut Attentions>,
     ) -> Tensor<3> {
         let e = &self.distilbert.embeddings;
         let device = input_ids.device();
@@ -147,7 +151,7 @@ impl DistilBert {
         let mut x = e.dropout.forward(e.LayerNorm.forward(x));
         let mask = padding_mask(attention_mask);
         for layer in &self.distilbert.transformer.layer {
-            x = layer.forward(x, mask.clone());
+            x = layer.forward(x, mask.clone(), record.as_deref_mut());
         }
         x
     }
@@ -181,13 +185,18 @@ impl DistilBert {
 }
 
 impl TransformerBlock {
-    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Tensor<4, Bool>,
+        record: Option<&mut Attentions>,
+    ) -> Tensor<3> {
         let a = &self.attention;
         let q = split_heads(a.q_lin.forward(x.clone()), a.heads);
         let k = split_heads(a.k_lin.forward(x.clone()), a.heads);
         let v = split_heads(a.v_lin.forward(x.clone()), a.heads);
         let d = q.dims()[3] as f64;
-        let ctx = attention_merged(q, k, v, Some(mask), 1.0 / d.sqrt(), &a.dropout);
+        let ctx = attention_merged(q, k, v, Some(mask), 1.0 / d.sqrt(), &a.dropout, record);
         let x = self
             .sa_layer_norm
             .forward(a.out_lin.forward_add(ctx, x, None));

@@ -6,7 +6,9 @@ use burn::nn::{Dropout, DropoutConfig, Embedding};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::config::Gpt2Config;
-use crate::nn::{attention_merged, embedding, split_heads, Activation, Conv1D, LayerNorm};
+use crate::nn::{
+    attention_merged, embedding, split_heads, Activation, Attentions, Conv1D, LayerNorm,
+};
 
 #[derive(Module, Debug)]
 pub struct Gpt2Attention {
@@ -156,6 +158,15 @@ impl Gpt2LmHeadModel {
         self.lm_head(last).reshape([b as i32, -1])
     }
 
+    /// Every layer's attention probabilities for `input_ids` `[B, T]`, `[B, H, T, T]` each (HF's
+    /// `output_attentions`); the language-model head is not run.
+    pub fn attentions(&self, input_ids: Tensor<2, Int>) -> Attentions {
+        let mut record = Attentions::new();
+        self.transformer
+            .forward_recording(input_ids, None, Some(&mut record));
+        record
+    }
+
     /// Tied output projection: `hidden @ wte^T`.
     pub fn lm_head(&self, hidden: Tensor<3>) -> Tensor<3> {
         let wte = self.transformer.wte.weight.val(); // [V, C]
@@ -172,7 +183,17 @@ impl Gpt2LmHeadModel {
 
 impl Gpt2Model {
     /// Hidden states after `ln_f`, `[B, T, C]`. With a cache, positions continue after it.
-    pub fn forward(&self, input_ids: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    pub fn forward(&self, input_ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        self.forward_recording(input_ids, cache, None)
+    }
+
+    /// `forward`, keeping each layer's attention probabilities in `record` when given.
+    pub fn forward_recording(
+        &self,
+        input_ids: Tensor<2, Int>,
+        mut cache: Option<&mut KvCache>,
+        mut record: Option<&mut Attentions>,
+    ) -> Tensor<3> {
         let device = input_ids.device();
         let [_, t] = input_ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len);
@@ -184,7 +205,7 @@ impl Gpt2Model {
         let mask = (t > 1).then(|| causal_mask(past, t, &device));
         for (i, block) in self.h.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (i, c));
-            x = block.forward(x, mask.clone(), layer_cache);
+            x = block.forward(x, mask.clone(), layer_cache, record.as_deref_mut());
         }
         if let Some(c) = cache {
             c.len += t;
@@ -208,10 +229,11 @@ impl Gpt2Block {
         x: Tensor<3>,
         mask: Option<Tensor<4, Bool>>,
         cache: Option<(usize, &mut KvCache)>,
+        record: Option<&mut Attentions>,
     ) -> Tensor<3> {
         let x = self
             .attn
-            .forward(self.ln_1.forward(x.clone()), x, mask, cache);
+            .forward(self.ln_1.forward(x.clone()), x, mask, cache, record);
         self.mlp.forward(self.ln_2.forward(x.clone()), x)
     }
 }
@@ -224,11 +246,12 @@ impl Gpt2Attention {
         residual: Tensor<3>,
         mask: Option<Tensor<4, Bool>>,
         cache: Option<(usize, &mut KvCache)>,
+        record: Option<&mut Attentions>,
     ) -> Tensor<3> {
         let [b, t, c] = x.dims();
         let qkv = self.c_attn.forward(x); // [B, T, 3C]
         #[cfg(feature = "wgpu")]
-        if let Some((layer, cache)) = cache.as_ref().filter(|_| t == 1) {
+        if let Some((layer, cache)) = cache.as_ref().filter(|_| t == 1 && record.is_none()) {
             // Decoding one token on WebGPU: cache write and attention in three launches.
             let (ck, cv) = &cache.layers[*layer];
             if let Some(y) = crate::kernels::decode_attention(&qkv, ck, cv, cache.len, self.scale) {
@@ -255,7 +278,7 @@ impl Gpt2Attention {
             k = ck.clone().slice([0..b, 0..h, 0..end, 0..d]); // [B, H, past+T, d]
             v = cv.clone().slice([0..b, 0..h, 0..end, 0..d]);
         }
-        let y = attention_merged(q, k, v, mask, self.scale, &self.attn_dropout); // [B, T, C]
+        let y = attention_merged(q, k, v, mask, self.scale, &self.attn_dropout, record); // [B, T, C]
         self.c_proj
             .forward_add(y, residual, Some(&self.resid_dropout))
     }

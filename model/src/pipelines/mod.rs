@@ -1,8 +1,10 @@
 //! The Hugging Face pipelines over a loaded [`Model`](crate::Model), with the same JSON shapes:
-//! text-generation, text-classification, token-classification, fill-mask, feature-extraction.
+//! text-generation, text-classification, token-classification, fill-mask, feature-extraction;
+//! and the attention probabilities behind them (`attention`).
 //! All are async (WebGPU reads back asynchronously); native code drives them with
 //! [`block_on`](crate::device::block_on).
 
+pub mod attention;
 pub mod classify;
 pub mod embed;
 pub mod fill_mask;

@@ -15,7 +15,7 @@ use duet_model::bench;
 use duet_model::defaults;
 use duet_model::device::{block_on, cpu};
 use duet_model::generation::{GenerationConfig, Overflow};
-use duet_model::pipelines::{classify, embed, fill_mask, ner, text_generation};
+use duet_model::pipelines::{attention, classify, embed, fill_mask, ner, text_generation};
 use duet_model::{DuetError, Model};
 
 use stream::{Batches, Printer};
@@ -121,6 +121,17 @@ enum Command {
         common: Common,
         #[arg(long, default_value_t = 5)]
         top_k: usize,
+    },
+    /// Attention probabilities of one text, every layer and head (`output_attentions`).
+    Attention {
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        text: String,
+        /// Print `{"ids", "tokens", "attentions": [layer][head][query][key]}`; without it, each
+        /// layer's head average as one line per token (what it attends to most).
+        #[arg(long)]
+        json: bool,
     },
     /// Sentence embeddings (mean-pooled, L2-normalised).
     Embed {
@@ -334,6 +345,33 @@ fn run(cli: Cli) -> Result<(), DuetError> {
                 }
             }
             printer.finish();
+        }
+        Command::Attention { model, text, json } => {
+            // Any architecture has attention: the generation default when none is named.
+            let model = load(model, "generate")?;
+            let map = block_on(attention::attention(&model, &text))?;
+            if json {
+                print_json(&map);
+            } else {
+                for (l, layer) in map.attentions.iter().enumerate() {
+                    println!("layer {l} (mean of {} heads)", layer.len());
+                    for (q, token) in map.tokens.iter().enumerate() {
+                        let mean: Vec<f32> = (0..map.tokens.len())
+                            .map(|k| {
+                                layer.iter().map(|h| h[q][k]).sum::<f32>() / layer.len() as f32
+                            })
+                            .collect();
+                        let (k, p) = mean.iter().enumerate().fold((0, f32::MIN), |b, (k, &p)| {
+                            if p > b.1 {
+                                (k, p)
+                            } else {
+                                b
+                            }
+                        });
+                        println!("  {token} -> {} {p:.3}", map.tokens[k]);
+                    }
+                }
+            }
         }
         Command::Embed { common } => {
             let model = load(common.model, "embed")?;
