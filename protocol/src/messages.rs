@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outputs::{Check, Entity, LabelScore, MaskFill, Metrics, NerTokens};
+use crate::outputs::{AttentionMap, Check, Entity, LabelScore, MaskFill, Metrics, NerTokens};
 
 /// Where the loaded models sit: one per page, so each page keeps its own.
 pub const SLOTS: [&str; 4] = ["generate", "classify", "ner", "fill-mask"];
@@ -212,6 +212,12 @@ pub enum Request {
         text: String,
         top_k: usize,
     },
+    /// Every layer's and head's attention probabilities over one text, for the Inside page: the
+    /// model of page `slot`, its default loaded first when that page has none yet.
+    Attention {
+        slot: String,
+        text: String,
+    },
     /// Per-token view of one sentence for the Compare page.
     Compare {
         text: String,
@@ -341,6 +347,11 @@ pub enum Reply {
     },
     Fills {
         fills: Vec<MaskFill>,
+    },
+    /// The answer to `Attention`, with the label of the model that ran.
+    Attention {
+        model: String,
+        result: AttentionMap,
     },
     Compared {
         positions: Vec<ComparePosition>,

@@ -103,7 +103,7 @@ export class Duet {
   }
 
   section(name) {
-    const titles = { Compare: "Compare GPT and BERT" };
+    const titles = { Compare: "Compare GPT and BERT", Inside: "Inside the models" };
     return this.page.getByRole("region", { name: titles[name] || name, exact: true });
   }
 

@@ -1,6 +1,6 @@
 // The embedded defaults on every page on WebGPU (`?gpu=1`: CI's adapter is SwiftShader, which the
 // app would otherwise leave for the CPU): generate (streaming, Stop), classify, entities, compare,
-// and the engine's parity checks.
+// inside (attention), and the engine's parity checks.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { setup, SLOW } from "./duet.mjs";
@@ -126,6 +126,54 @@ test("compare runs GPT left to right and BERT on the whole sentence", { timeout:
   assert.match(await gpt.nth(1).getAttribute("title"), /p = 0\.\d+/);
   assert.equal(await page.getByRole("list", { name: "BERT sentiment" }).getByRole("listitem").count(), 2);
   assert.ok((await page.getByLabel("BERT entities").locator("mark").count()) >= 1);
+});
+
+test("inside: GPT's attention is a triangle, BERT's a square, by layer and head", { timeout: SLOW * 2 }, async () => {
+  const page = await t.duet.tab("Inside");
+  await page.getByLabel("Sentence to look inside").fill("The king is dead, long live the king.");
+  await page.getByRole("button", { name: "Show attention" }).click();
+  const gpt = page.getByRole("table", { name: "GPT attention" });
+  const bert = page.getByRole("table", { name: "BERT attention" });
+  await gpt.waitFor({ timeout: SLOW });
+  await bert.waitFor({ timeout: SLOW });
+  assert.match(await page.getByRole("heading", { name: /^GPT/ }).textContent(), /gpt2-shakespeare/);
+  assert.match(await page.getByRole("heading", { name: /^BERT/ }).textContent(), /minilm-sst2/);
+  const cells = (table) =>
+    table.locator("tbody tr").evaluateAll((rows) =>
+      rows.map((r) => [...r.querySelectorAll("td")].map((td) => Number(td.dataset.p))),
+    );
+  const rowsSumToOne = (m, who) =>
+    m.forEach((row, q) => {
+      const sum = row.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-3, `${who} row ${q} sums to ${sum}`);
+    });
+  const g = await cells(gpt);
+  const b = await cells(bert);
+  assert.ok(g.length >= 8, `${g.length} GPT tokens`);
+  assert.ok(g.every((row) => row.length === g.length), "GPT: one column per token");
+  assert.ok(b.every((row) => row.length === b.length), "BERT: one column per token");
+  // Causal: a GPT token never reads a later one; BERT's tokens do.
+  g.forEach((row, q) => assert.ok(row.slice(q + 1).every((p) => p === 0), `GPT row ${q}: ${row}`));
+  assert.ok(b.some((row, q) => row.slice(q + 1).some((p) => p > 0.01)), "BERT reads ahead");
+  rowsSumToOne(g, "GPT");
+  rowsSumToOne(b, "BERT");
+  const head = await bert.locator("thead th").allTextContents();
+  assert.equal(head[1], "[CLS]");
+  assert.equal(head.at(-1), "[SEP]");
+  // Another layer and head redraw from the same probabilities: the engine is not asked again.
+  const posts = await t.duet.posts();
+  assert.ok((await page.getByLabel("GPT layer").locator("option").count()) >= 2);
+  await page.getByLabel("GPT layer").selectOption("1");
+  await page.getByLabel("GPT head").selectOption("0");
+  const g2 = await cells(gpt);
+  assert.notDeepEqual(g2, g, "layer 2, head 1 differs from layer 1's average");
+  g2.forEach((row, q) => assert.ok(row.slice(q + 1).every((p) => p === 0)));
+  rowsSumToOne(g2, "GPT head");
+  assert.equal(await t.duet.posts(), posts, "switching layer and head asked the engine nothing");
+  // Focusing a token highlights its row.
+  await gpt.locator("tbody th").nth(3).focus();
+  assert.equal(await gpt.locator("tbody tr.focus").count(), 1);
+  assert.match(await gpt.locator("tbody tr.focus th").textContent(), /./);
 });
 
 test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {

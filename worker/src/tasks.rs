@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 use duet_model::generation::GenerationConfig;
-use duet_model::pipelines::{classify, fill_mask, ner, ner_tokens, text_generation};
+use duet_model::pipelines::{attention, classify, fill_mask, ner, ner_tokens, text_generation};
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
@@ -65,6 +65,20 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
                 .map_err(|e| e.to_string())?;
             Ok(Reply::Fills {
                 fills: out.pop().unwrap_or_default(),
+            })
+        }
+        Request::Attention { slot, text } => {
+            // The page's own model, else its default (Fill-mask has none: it says to pick one).
+            let model = match duet_model::defaults::for_task(&slot) {
+                Some(default) if SLOTS.contains(&slot.as_str()) => ensure(&slot, default).await?,
+                _ => state::model(&slot)?,
+            };
+            let result = attention::attention(&model, &text)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::Attention {
+                model: state::label(&slot),
+                result,
             })
         }
         Request::Compare { text } => compare(&text).await,

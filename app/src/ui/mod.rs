@@ -1,6 +1,7 @@
 //! The page: a header saying where the engine runs, a tab per task, and the pages. Every page is
 //! built once and hidden when not shown, so switching tabs loses nothing.
 
+mod attention_map;
 mod batch;
 mod bench;
 mod classify;
@@ -10,6 +11,7 @@ mod entities;
 mod fill_mask;
 mod finetune;
 mod generate;
+mod inside;
 mod model_picker;
 mod models;
 mod token_strip;
@@ -44,13 +46,14 @@ pub fn shared() -> Shared {
     expect_context::<Shared>()
 }
 
-const PAGES: [(&str, &str); 8] = [
+const PAGES: [(&str, &str); 9] = [
     ("generate", "Generate"),
     ("classify", "Classify"),
     ("entities", "Entities"),
     ("fill-mask", "Fill-mask"),
     ("fine-tune", "Fine-tune"),
     ("compare", "Compare"),
+    ("inside", "Inside"),
     ("models", "Models"),
     ("bench", "Bench"),
 ];
@@ -172,6 +175,7 @@ pub fn App() -> impl IntoView {
             {section("fill-mask", "Fill-mask", view! { <fill_mask::FillMaskPage /> }.into_any())}
             {section("fine-tune", "Fine-tune", view! { <finetune::FineTunePage /> }.into_any())}
             {section("compare", "Compare GPT and BERT", view! { <compare::ComparePage /> }.into_any())}
+            {section("inside", "Inside the models", view! { <inside::InsidePage /> }.into_any())}
             {section("models", "Models", view! { <models::ModelsPage /> }.into_any())}
             {section("bench", "Bench", view! { <bench::BenchPage /> }.into_any())}
         </main>
