@@ -218,6 +218,11 @@ pub enum Request {
         slot: String,
         text: String,
     },
+    /// The raw logits the generation model gives after `ids` (prompt and the tokens generated
+    /// before a step): the Generate page redraws the sampler's stages from them.
+    StepLogits {
+        ids: Vec<u32>,
+    },
     /// Per-token view of one sentence for the Compare page.
     Compare {
         text: String,
@@ -347,6 +352,12 @@ pub enum Reply {
     },
     Fills {
         fills: Vec<MaskFill>,
+    },
+    /// The answer to `StepLogits`: the whole vocabulary's logits, and the spelling of every token
+    /// a stage can rank among its most likely (the raw top and every token already seen).
+    StepLogits {
+        logits: Vec<f32>,
+        names: Vec<TokenView>,
     },
     /// The answer to `Attention`, with the label of the model that ran.
     Attention {

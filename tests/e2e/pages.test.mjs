@@ -54,6 +54,49 @@ test("greedy generation runs to its length", { timeout: SLOW }, async () => {
   assert.equal(await gen.getByRole("list", { name: "Generated tokens" }).getByRole("listitem").count(), 8);
 });
 
+test("the sampler's stages of a step redraw as the sliders move, without asking the engine", { timeout: SLOW }, async () => {
+  const gen = t.duet.section("Generate");
+  const steps = gen.getByRole("list", { name: "Generated tokens" }).getByRole("button");
+  await steps.nth(2).click();
+  await gen.getByRole("button", { name: "Show the stages of step 3" }).click();
+  const view = gen.getByLabel("Stages of the step");
+  const stage = (name) => view.getByRole("region", { name: `Stage: ${name}` });
+  await stage("Top-p").waitFor({ timeout: SLOW });
+  assert.equal(await view.getByRole("region").count(), 5);
+  const values = async (name) =>
+    (await stage(name).getByRole("meter").evaluateAll((ms) => ms.map((m) => Number(m.getAttribute("aria-valuenow")))));
+  // Greedy with no penalty picked the raw favourite: marked first in every stage.
+  const token = (await steps.nth(2).textContent()).trim();
+  assert.match(await stage("Raw softmax").locator("li.chosen .bar-label").textContent(), /✓/);
+  assert.equal(await stage("Raw softmax").locator("li.bar-row").first().getAttribute("class"), "bar-row chosen", token);
+  const raw = await values("Raw softmax");
+  assert.equal(raw.length, 8);
+  const posts = await t.duet.posts();
+  const slide = (label, value) =>
+    gen.getByLabel(`${label} slider`).evaluate((el, v) => {
+      el.value = v;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    }, value);
+  await slide("Top-k", "2");
+  await t.page.waitForFunction(() => document.querySelectorAll('[aria-label="Stage: Top-k"] [role=meter]').length === 2);
+  const topK = await values("Top-k");
+  assert.ok(Math.abs(topK[0] + topK[1] - 1) < 1e-4, `top-k renormalises: ${topK}`);
+  await slide("Temperature", "2");
+  await t.page.waitForFunction(
+    (top) => Number(document.querySelector('[aria-label="Stage: Temperature"] [role=meter]').getAttribute("aria-valuenow")) < top,
+    raw[0],
+  );
+  assert.deepEqual(await values("Raw softmax"), raw, "the raw stage does not move");
+  await slide("Top-p", "0.05");
+  await t.page.waitForFunction(() => document.querySelectorAll('[aria-label="Stage: Top-p"] [role=meter]').length === 1);
+  // The same settings the next generation uses.
+  assert.equal(await gen.getByLabel("Top-k", { exact: true }).inputValue(), "2");
+  assert.equal(await t.duet.posts(), posts, "moving the sliders asked the engine nothing");
+  await slide("Top-k", "50");
+  await slide("Temperature", "1");
+  await slide("Top-p", "1");
+});
+
 test("an empty prompt is a clear error", { timeout: SLOW }, async () => {
   const gen = t.duet.section("Generate");
   await gen.getByLabel("Prompt", { exact: true }).fill("");

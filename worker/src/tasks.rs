@@ -81,6 +81,7 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
                 result,
             })
         }
+        Request::StepLogits { ids } => step_logits(&ids).await,
         Request::Compare { text } => compare(&text).await,
         Request::Train { base, params } => train_model(id, base, params).await,
         Request::Export { kind } => export_trained(&kind).await,
@@ -278,6 +279,33 @@ async fn generate(id: u32, slot: &str, p: GenerateParams) -> Result<Reply, Strin
 }
 
 /// Loads a page's default model when its slot is empty (the Compare page uses three).
+/// Bars per stage on the Generate page: a stage's top tokens are among the raw top this many plus
+/// the tokens the repetition penalty lowered (temperature keeps the order; top-k/p only cut).
+const STAGE_BARS: usize = 8;
+
+async fn step_logits(ids: &[u32]) -> Result<Reply, String> {
+    use duet_model::generation::processors::top_n;
+    let model = state::model("generate")?;
+    let logits = text_generation::next_token_logits(&model, ids)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut named: Vec<u32> = ids.to_vec();
+    named.sort_unstable();
+    named.dedup();
+    let top = top_n(&logits, STAGE_BARS + named.len());
+    named.extend(top.into_iter().map(|(i, _)| i as u32));
+    named.sort_unstable();
+    named.dedup();
+    let names = named
+        .into_iter()
+        .map(|id| TokenView {
+            token: model.tokenizer.decode(&[id], false).unwrap_or_default(),
+            id,
+        })
+        .collect();
+    Ok(Reply::StepLogits { logits, names })
+}
+
 async fn ensure(slot: &str, default: &str) -> Result<Rc<Model>, String> {
     if let Ok(m) = state::model(slot) {
         return Ok(m);

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::batch::Batcher;
 use super::model_picker::ModelPicker;
+use super::sampler_stages::{SamplerStages, StageStep};
 use super::widgets::{ErrorLine, NumberField};
 use super::{engine, shared};
 use duet_protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
@@ -12,6 +13,7 @@ use duet_protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
 #[derive(Clone, PartialEq)]
 struct Step {
     index: usize,
+    id: u32,
     token: String,
     top: Vec<Candidate>,
 }
@@ -87,10 +89,15 @@ pub fn GeneratePage() -> impl IntoView {
                     token,
                     top,
                     tokens_per_s,
-                    ..
+                    token_id,
                 } => arrivals.push(Arrived {
                     text,
-                    step: Step { index, token, top },
+                    step: Step {
+                        index,
+                        id: token_id,
+                        token,
+                        top,
+                    },
                     tokens_per_s,
                 }),
                 Reply::Generated {
@@ -126,6 +133,22 @@ pub fn GeneratePage() -> impl IntoView {
     };
 
     let loaded = move || s.models.with(|m| m.contains_key("generate"));
+    // The step the stages view explains: the selected one, else the last; with its context.
+    let stage_step = Memo::new(move |_| {
+        let pick = selected.get();
+        let prompt_ids: Vec<u32> = prompt_tokens.with(|p| p.iter().map(|t| t.id).collect());
+        steps.with(|all| {
+            let pick = pick.or_else(|| all.last().map(|s| s.index))?;
+            let at = all.iter().position(|s| s.index == pick)?;
+            let mut ids = prompt_ids;
+            ids.extend(all[..at].iter().map(|s| s.id));
+            Some(StageStep {
+                index: pick,
+                chosen: all[at].id,
+                ids,
+            })
+        })
+    });
     view! {
         <p class="explain">
             "GPT reads left to right and predicts one token at a time: each new token is chosen from the \
@@ -249,5 +272,7 @@ pub fn GeneratePage() -> impl IntoView {
                     })
             }}
         </div>
+        <SamplerStages step=stage_step sample=sample temperature=temperature top_k=top_k top_p=top_p
+            repetition_penalty=rep running=Signal::derive(move || running.get().is_some()) />
     }
 }

@@ -14,6 +14,7 @@ mod generate;
 mod inside;
 mod model_picker;
 mod models;
+mod sampler_stages;
 mod token_strip;
 mod widgets;
 

@@ -5,7 +5,7 @@ pub mod processors;
 pub mod rng;
 mod stages;
 
-pub use stages::SamplerStages;
+pub use stages::{SamplerSettings, SamplerStages};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;

@@ -96,3 +96,25 @@ pub async fn score_tokens(model: &Model, text: &str, top: usize) -> Result<Vec<S
         })
         .collect())
 }
+
+/// The raw next-token logits after `ids` (one forward pass, no cache): what one generation step
+/// saw before any processor, for the sampler's stage-by-stage view.
+pub async fn next_token_logits(model: &Model, ids: &[u32]) -> Result<Vec<f32>> {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let gpt2 = model.network.gpt2()?;
+    if ids.is_empty() {
+        return Err(DuetError::EmptyInput("no tokens before the step".into()));
+    }
+    let max = gpt2.n_positions();
+    if ids.len() > max {
+        return Err(DuetError::TooLong {
+            tokens: ids.len(),
+            max,
+        });
+    }
+    let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(v, [1, ids.len()]), &model.device);
+    let logits = gpt2.forward(input); // [1, T, V]
+    let [_, t, vocab] = logits.dims();
+    crate::network::read_f32(logits.slice([0..1, t - 1..t, 0..vocab])).await
+}
