@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::outputs::{AttentionMap, Check, Entity, LabelScore, MaskFill, Metrics, NerTokens};
 
 /// Where the loaded models sit: one per page, so each page keeps its own.
-pub const SLOTS: [&str; 4] = ["generate", "classify", "ner", "fill-mask"];
+pub const SLOTS: [&str; 5] = ["generate", "classify", "ner", "fill-mask", "embed"];
 
 /// Where a model's files come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +218,11 @@ pub enum Request {
         slot: String,
         text: String,
     },
+    /// Sentence embeddings (`feature-extraction`, mean-pooled and L2-normalised) of the model on
+    /// slot `embed`, the MiniLM default loaded first when it has none.
+    Embed {
+        texts: Vec<String>,
+    },
     /// The raw logits the generation model gives after `ids` (prompt and the tokens generated
     /// before a step): the Generate page redraws the sampler's stages from them.
     StepLogits {
@@ -358,6 +363,11 @@ pub enum Reply {
     StepLogits {
         logits: Vec<f32>,
         names: Vec<TokenView>,
+    },
+    /// The answer to `Embed`: one unit vector per text, in order.
+    Embeddings {
+        model: String,
+        vectors: Vec<Vec<f32>>,
     },
     /// The answer to `Attention`, with the label of the model that ran.
     Attention {

@@ -219,6 +219,44 @@ test("inside: GPT's attention is a triangle, BERT's a square, by layer and head"
   assert.match(await gpt.locator("tbody tr.focus th").textContent(), /./);
 });
 
+test("inside: sentence embeddings as a similarity matrix, and a search that ranks them", { timeout: SLOW }, async () => {
+  const page = await t.duet.tab("Inside");
+  const sentences = [
+    "A man is playing a guitar on stage.",
+    "The stock market fell sharply today.",
+    "Someone performs music for a crowd.",
+    "Investors lost money as shares dropped.",
+  ];
+  await page.getByLabel("Sentences to embed").fill(sentences.join("\n") + "\n\n");
+  await page.getByRole("button", { name: "Compare sentences" }).click();
+  const table = page.getByRole("table", { name: "Sentence similarity" });
+  await table.waitFor({ timeout: SLOW });
+  assert.match(await page.getByText(/^Model: /).textContent(), /all-MiniLM-L6-v2/);
+  const sim = await table.locator("tbody tr").evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => Number(td.dataset.sim))),
+  );
+  assert.equal(sim.length, 4, "blank lines are not sentences");
+  sim.forEach((row, i) => {
+    assert.equal(row.length, 4);
+    assert.ok(Math.abs(row[i] - 1) < 1e-4, `a sentence is itself: ${row[i]}`);
+    row.forEach((c, j) => assert.ok(Math.abs(c - sim[j][i]) < 1e-6, "symmetric"));
+  });
+  // Music with music, markets with markets, more than across.
+  assert.ok(sim[0][2] > sim[0][1] && sim[0][2] > sim[0][3], JSON.stringify(sim));
+  assert.ok(sim[1][3] > sim[1][0] && sim[1][3] > sim[1][2], JSON.stringify(sim));
+  await page.getByLabel("Search the sentences").fill("a rock concert");
+  await page.getByRole("button", { name: "Rank" }).click();
+  const ranked = page.getByRole("list", { name: "Ranked sentences" }).getByRole("listitem");
+  await ranked.nth(3).waitFor({ timeout: SLOW });
+  const top2 = (await ranked.allTextContents()).slice(0, 2).join(" | ");
+  assert.ok(top2.includes("guitar") && top2.includes("music"), top2);
+  const scores = await ranked.evaluateAll((li) => li.map((l) => Number(l.dataset.sim)));
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), "best first");
+  await page.getByLabel("Sentences to embed").fill("only one line");
+  await page.getByRole("button", { name: "Compare sentences" }).click();
+  assert.match(await t.duet.error(page), /at least two sentences/);
+});
+
 test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {
   const check = await t.duet.deviceCheck(SLOW * 3);
   assert.equal(check.passed, check.total, check.failures.join("\n"));

@@ -4,7 +4,9 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 use duet_model::generation::GenerationConfig;
-use duet_model::pipelines::{attention, classify, fill_mask, ner, ner_tokens, text_generation};
+use duet_model::pipelines::{
+    attention, classify, embed, fill_mask, ner, ner_tokens, text_generation,
+};
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
@@ -82,6 +84,16 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             })
         }
         Request::StepLogits { ids } => step_logits(&ids).await,
+        Request::Embed { texts } => {
+            let model = ensure("embed", duet_model::defaults::ENCODER).await?;
+            let vectors = embed::embed(&model, &texts)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::Embeddings {
+                model: state::label("embed"),
+                vectors,
+            })
+        }
         Request::Compare { text } => compare(&text).await,
         Request::Train { base, params } => train_model(id, base, params).await,
         Request::Export { kind } => export_trained(&kind).await,

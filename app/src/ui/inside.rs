@@ -1,12 +1,14 @@
 //! Inside: the same sentence through GPT and BERT, with where each token looks. GPT's attention is
 //! a triangle (a token reads only what came before it); BERT's a full square (every token reads
 //! the whole sentence): the difference between the two families, drawn from the running models.
+//! Below, what an encoder makes of whole sentences: embeddings and their similarities.
 
 use duet_protocol::outputs::AttentionMap;
 use duet_protocol::{Reply, Request};
 use leptos::prelude::*;
 
 use super::attention_map::AttentionPanel;
+use super::embeddings::Embeddings;
 use super::widgets::ErrorLine;
 use super::{engine, shared};
 
@@ -102,5 +104,6 @@ pub fn InsidePage() -> impl IntoView {
                 </Show>
             </section>
         </div>
+        <Embeddings />
     }
 }

@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod classify;
 mod compare;
+mod embeddings;
 pub mod engine;
 mod entities;
 mod fill_mask;
