@@ -113,3 +113,27 @@ pub struct AttentionMap {
     /// diagonal (a query never sees a later key).
     pub attentions: Vec<Vec<Vec<Vec<f32>>>>,
 }
+
+/// One guess of a model for a position: the token as text and its probability.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Guess {
+    pub token: String,
+    pub score: f32,
+}
+
+/// One word of a sentence seen two ways: what a masked LM fills in with the word masked (reading
+/// both sides), and what GPT expects there from the words to its left alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WordGuesses {
+    pub word: String,
+    /// Character offsets of the word in the sentence.
+    pub start: usize,
+    pub end: usize,
+    /// `fill-mask` of the sentence with this word replaced by the mask token, best first.
+    pub masked: Vec<Guess>,
+    /// GPT's most likely next tokens after the text before the word, best first (empty for the
+    /// first word: nothing is to its left).
+    pub next: Vec<Guess>,
+    /// GPT's probability of the token the word actually starts with (absent for the first word).
+    pub next_actual: Option<f32>,
+}

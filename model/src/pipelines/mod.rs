@@ -8,6 +8,7 @@ pub mod attention;
 pub mod classify;
 pub mod embed;
 pub mod fill_mask;
+pub mod masked_vs_next;
 pub mod ner;
 pub mod ner_tokens;
 pub mod text_generation;
