@@ -29,7 +29,10 @@ fn bert_side_is_hf_fill_mask_of_the_masked_sentence() {
     assert_eq!(exp["encodings"][1]["text"], "The [MASK] is lazy.");
     let got = block_on(masked_vs_next(&gpt, &mlm, "The dog is lazy.", 5)).unwrap();
     assert_eq!(got.len(), 4);
-    assert_eq!((got[1].word.as_str(), got[1].start, got[1].end), ("dog", 4, 7));
+    assert_eq!(
+        (got[1].word.as_str(), got[1].start, got[1].end),
+        ("dog", 4, 7)
+    );
     let fills = fixture.as_array().unwrap();
     assert_eq!(got[1].masked.len(), fills.len());
     for (ours, theirs) in got[1].masked.iter().zip(fills) {
@@ -54,7 +57,10 @@ fn gpt_side_is_hf_next_token_distribution_from_the_left() {
     let probs = softmax(&logits[..vocab]); // after "A"
     let got = block_on(masked_vs_next(&gpt, &mlm, "A café", 3)).unwrap();
     assert_eq!(got.len(), 2);
-    assert!(got[0].next.is_empty() && got[0].next_actual.is_none(), "nothing left of the first word");
+    assert!(
+        got[0].next.is_empty() && got[0].next_actual.is_none(),
+        "nothing left of the first word"
+    );
     let want = top_n(&probs, 3);
     assert_eq!(got[1].next.len(), 3);
     for (g, (id, p)) in got[1].next.iter().zip(want) {

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outputs::{AttentionMap, Check, Entity, LabelScore, MaskFill, Metrics, NerTokens};
+use crate::outputs::{
+    AttentionMap, Check, Entity, LabelScore, MaskFill, Metrics, NerTokens, WordGuesses,
+};
 
 /// Where the loaded models sit: one per page, so each page keeps its own.
 pub const SLOTS: [&str; 5] = ["generate", "classify", "ner", "fill-mask", "embed"];
@@ -228,6 +230,11 @@ pub enum Request {
     StepLogits {
         ids: Vec<u32>,
     },
+    /// Word by word: the Fill-mask page's model filling the word masked, next to GPT's guesses
+    /// from the left context (the Compare page's masked vs next-token table).
+    MaskedVsNext {
+        text: String,
+    },
     /// Per-token view of one sentence for the Compare page.
     Compare {
         text: String,
@@ -363,6 +370,12 @@ pub enum Reply {
     StepLogits {
         logits: Vec<f32>,
         names: Vec<TokenView>,
+    },
+    /// The answer to `MaskedVsNext`, with the two models' labels.
+    MaskedVsNext {
+        gpt_label: String,
+        mlm_label: String,
+        words: Vec<WordGuesses>,
     },
     /// The answer to `Embed`: one unit vector per text, in order.
     Embeddings {

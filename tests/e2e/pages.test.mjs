@@ -171,6 +171,33 @@ test("compare runs GPT left to right and BERT on the whole sentence", { timeout:
   assert.ok((await page.getByLabel("BERT entities").locator("mark").count()) >= 1);
 });
 
+test("compare, word by word: BERT's fills with the word masked next to GPT's guesses from the left", { timeout: SLOW * 2 }, async () => {
+  let page = await t.duet.tab("Compare");
+  const button = page.getByRole("button", { name: "Compare word by word" });
+  // No masked LM yet: the page says where to load one.
+  assert.match(await page.getByRole("note").textContent(), /Fill-mask page/);
+  assert.ok(await button.isDisabled());
+  const fill = await t.duet.tab("Fill-mask");
+  await t.duet.loadUrl(fill, `${t.hostUrl}/models/bert-mlm-f16/`);
+  assert.match(await t.duet.loaded(fill, "bert-mlm-f16"), /BertForMaskedLM/);
+  page = await t.duet.tab("Compare");
+  await page.getByLabel("Sentence to compare").fill("Paris is the capital of France.");
+  await button.click();
+  const table = page.getByRole("table", { name: "Masked vs next-token" });
+  await table.waitFor({ timeout: SLOW });
+  assert.equal(await page.getByRole("note").count(), 0);
+  const rows = table.locator("tbody tr");
+  assert.deepEqual(await rows.locator("th").allTextContents(), ["Paris", "is", "the", "capital", "of", "France"]);
+  assert.match(await rows.nth(0).locator("td.next").textContent(), /nothing to its left/);
+  for (let i = 0; i < 6; i++) {
+    assert.equal(await rows.nth(i).locator("td.masked li").count(), 3, `BERT row ${i}`);
+    if (i > 0) assert.equal(await rows.nth(i).locator("td.next li").count(), 3, `GPT row ${i}`);
+  }
+  const heads = await table.locator("thead th").allTextContents();
+  assert.match(heads[1], /gpt2-shakespeare/);
+  assert.match(heads[2], /bert-mlm-f16/);
+});
+
 test("inside: GPT's attention is a triangle, BERT's a square, by layer and head", { timeout: SLOW * 2 }, async () => {
   const page = await t.duet.tab("Inside");
   await page.getByLabel("Sentence to look inside").fill("The king is dead, long live the king.");

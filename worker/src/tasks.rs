@@ -5,7 +5,7 @@ use std::rc::Rc;
 use burn::tensor::Device;
 use duet_model::generation::GenerationConfig;
 use duet_model::pipelines::{
-    attention, classify, embed, fill_mask, ner, ner_tokens, text_generation,
+    attention, classify, embed, fill_mask, masked_vs_next, ner, ner_tokens, text_generation,
 };
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
@@ -92,6 +92,22 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             Ok(Reply::Embeddings {
                 model: state::label("embed"),
                 vectors,
+            })
+        }
+        Request::MaskedVsNext { text } => {
+            let gpt = ensure("generate", duet_model::defaults::GPT2).await?;
+            let mlm = state::model("fill-mask").map_err(|_| {
+                "No masked-language model is loaded: load one on the Fill-mask page (a BERT or \
+                 DistilBERT with its MLM head, e.g. distilbert-base-uncased), then come back."
+                    .to_string()
+            })?;
+            let words = masked_vs_next::masked_vs_next(&gpt, &mlm, &text, 3)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::MaskedVsNext {
+                gpt_label: state::label("generate"),
+                mlm_label: state::label("fill-mask"),
+                words,
             })
         }
         Request::Compare { text } => compare(&text).await,

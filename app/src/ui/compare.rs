@@ -6,6 +6,7 @@ use duet_protocol::outputs::LabelScore;
 use leptos::prelude::*;
 
 use super::entities::{highlighted, label_of};
+use super::masked_vs_next::MaskedVsNext;
 use super::widgets::{ErrorLine, ScoreBars};
 use super::{engine, shared};
 use duet_protocol::{ComparePosition, Reply, Request};
@@ -107,5 +108,6 @@ pub fn ComparePage() -> impl IntoView {
                 }}</p>
             </section>
         </div>
+        <MaskedVsNext text=text />
     }
 }

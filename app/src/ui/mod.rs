@@ -13,6 +13,7 @@ mod fill_mask;
 mod finetune;
 mod generate;
 mod inside;
+mod masked_vs_next;
 mod model_picker;
 mod models;
 mod sampler_stages;
