@@ -421,6 +421,22 @@ GPT2_PROC_SETTINGS = [
     {"repetition_penalty": 2.0, "temperature": 1.0, "top_k": 5, "top_p": 1.0},
 ]
 NEW_TOKENS = 24
+# Beam search settings (HF generate's names). "eos": "model" keeps the config's end-of-text id;
+# "frequent" makes the token greedy decoding emits most often the end token (passed as
+# eos_token_id and pad_token_id), so hypotheses finish early and the finished-beam bookkeeping,
+# length penalty and early stopping all matter.
+BEAM_SETTINGS = [
+    {"num_beams": 3, "length_penalty": 1.0, "early_stopping": False, "no_repeat_ngram_size": 0,
+     "num_return_sequences": 3, "max_new_tokens": 10, "eos": "model"},
+    {"num_beams": 4, "length_penalty": 0.5, "early_stopping": True, "no_repeat_ngram_size": 2,
+     "num_return_sequences": 2, "max_new_tokens": 12, "eos": "frequent"},
+    {"num_beams": 2, "length_penalty": -1.0, "early_stopping": "never", "no_repeat_ngram_size": 1,
+     "num_return_sequences": 1, "max_new_tokens": 8, "eos": "frequent"},
+    {"num_beams": 5, "length_penalty": 2.0, "early_stopping": False, "no_repeat_ngram_size": 3,
+     "num_return_sequences": 5, "max_new_tokens": 14, "eos": "frequent"},
+    {"num_beams": 3, "length_penalty": 1.5, "early_stopping": "never", "no_repeat_ngram_size": 0,
+     "num_return_sequences": 2, "max_new_tokens": 9, "eos": "frequent"},
+]
 
 
 def apply_processors(input_ids: torch.Tensor, raw: torch.Tensor, s: dict) -> dict:
@@ -543,6 +559,13 @@ def gpt2_fixture(name, *, texts, n_embd, n_layer, n_head, n_positions, dtype, pr
                 "generated_text": tok.decode(ids + new),
             })
 
+        frequent = Counter(exp["greedy"][0]["new_token_ids"]).most_common(1)[0][0]
+        for i, settings in enumerate(BEAM_SETTINGS):
+            prompt = GPT2_PROMPTS[i % len(GPT2_PROMPTS)]
+            ids = tok(prompt)["input_ids"]
+            end = eot if settings["eos"] == "model" else frequent
+            exp.setdefault("beam", []).append(beam_search(model, ids, settings, end, prompt))
+
         for text, settings in zip(GPT2_PROC_INPUTS, GPT2_PROC_SETTINGS):
             ids = tok(text)["input_ids"]
             raw = model(torch.tensor([ids])).logits[0, -1]
@@ -553,6 +576,24 @@ def gpt2_fixture(name, *, texts, n_embd, n_layer, n_head, n_positions, dtype, pr
                 "after": apply_processors(torch.tensor([ids]), raw, settings),
             })
     write_expected(out, exp)
+
+
+def beam_search(model, ids, settings, end, prompt) -> dict:
+    """HF generate's beam search; each returned hypothesis with its generated ids (up to and
+    including its end token: the rest of its row is padding) and its sequences_scores."""
+    kw = {k: v for k, v in settings.items() if k != "eos"}
+    inp = torch.tensor([ids])
+    out = model.generate(
+        inp, attention_mask=torch.ones_like(inp), do_sample=False, eos_token_id=end,
+        pad_token_id=end, return_dict_in_generate=True, output_scores=True, **kw,
+    )
+    hyps = []
+    for seq, score, beams in zip(out.sequences, out.sequences_scores, out.beam_indices):
+        n = int((beams != -1).sum())
+        hyps.append({"new_token_ids": seq[len(ids):len(ids) + n].tolist(), "score": f32(score)})
+    ended = sum(h["new_token_ids"][-1] == end for h in hyps)
+    print(f"  beam {settings}: {ended} of {len(hyps)} returned hypotheses ended with the end token")
+    return {"prompt": prompt, "input_ids": ids, "settings": settings, "eos_token_id": end, "sequences": hyps}
 
 
 def check_greedy(model, prompt_ids, new_ids, eot, name):

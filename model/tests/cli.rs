@@ -79,6 +79,71 @@ fn generate_greedy_json_matches_fixture() {
 }
 
 #[test]
+fn generate_beam_search_json_matches_hf() {
+    // The fixture's first beam case keeps the model's own end token, as the CLI does.
+    let case = &expected("gpt2-tiny")["beam"][0];
+    let s = &case["settings"];
+    assert_eq!(s["early_stopping"], false);
+    let arg = |k: &str| s[k].to_string();
+    let v = json_ok(
+        &[
+            "generate",
+            "--model",
+            &dir("gpt2-tiny"),
+            "--prompt",
+            case["prompt"].as_str().unwrap(),
+            "--num-beams",
+            &arg("num_beams"),
+            "--length-penalty",
+            &arg("length_penalty"),
+            "--no-repeat-ngram-size",
+            &arg("no_repeat_ngram_size"),
+            "--num-return-sequences",
+            &arg("num_return_sequences"),
+            "--max-new-tokens",
+            &arg("max_new_tokens"),
+            "--json",
+        ],
+        None,
+    );
+    let theirs = case["sequences"].as_array().unwrap();
+    assert_eq!(v.as_array().unwrap().len(), theirs.len());
+    for (o, t) in v.as_array().unwrap().iter().zip(theirs) {
+        assert_eq!(o["new_token_ids"], t["new_token_ids"]);
+        assert!(o["generated_text"]
+            .as_str()
+            .unwrap()
+            .starts_with(case["prompt"].as_str().unwrap()));
+    }
+    fails_cleanly(
+        &[
+            "generate",
+            "--model",
+            &dir("gpt2-tiny"),
+            "--prompt",
+            "The",
+            "--num-beams",
+            "2",
+            "--num-return-sequences",
+            "3",
+        ],
+        "num_return_sequences",
+    );
+    fails_cleanly(
+        &[
+            "generate",
+            "--model",
+            &dir("gpt2-tiny"),
+            "--prompt",
+            "The",
+            "--length-penalty",
+            "2",
+        ],
+        "--num-beams",
+    );
+}
+
+#[test]
 fn attention_json_matches_fixture_for_gpt2_and_bert() {
     for name in ["gpt2-tiny", "distilbert-tokcls"] {
         let exp = &expected(name)["attentions"][1];

@@ -1,6 +1,7 @@
 //! Autoregressive generation for GPT-2: prompt → new tokens, one forward step per token with the
 //! KV cache, logits read back once per step (asynchronously, so it runs in a browser tab).
 
+pub mod beam;
 pub mod processors;
 pub mod rng;
 mod stages;

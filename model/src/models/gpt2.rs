@@ -68,6 +68,21 @@ impl KvCache {
     pub fn capacity(&self) -> usize {
         self.layers.first().map(|(k, _)| k.dims()[2]).unwrap_or(0)
     }
+
+    /// Row `i` of the batch becomes what row `rows[i]` was (beam search keeps the beams it
+    /// continues, some twice). The gathered tensors are new, owned by the cache alone.
+    pub fn reorder(&mut self, rows: &[usize]) {
+        let Some((first, _)) = self.layers.first() else {
+            return;
+        };
+        let device = first.device();
+        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [rows.len()]), &device);
+        for (k, v) in &mut self.layers {
+            *k = k.clone().select(0, idx.clone());
+            *v = v.clone().select(0, idx.clone());
+        }
+    }
 }
 
 impl Gpt2LmHeadModel {

@@ -23,6 +23,45 @@ pub async fn text_generation(
     generate(gpt2, &model.tokenizer, &ids, &cfg, on_token).await
 }
 
+/// One hypothesis of a beam search, as the CLI prints it and the Strategies view shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BeamOutput {
+    /// Prompt and continuation (the end token, when the hypothesis ended with one, included).
+    pub generated_text: String,
+    pub new_token_ids: Vec<u32>,
+    /// HF's `sequences_scores`: summed log-probability over length^length_penalty.
+    pub score: f32,
+}
+
+/// Beam search for one prompt (HF `generate` with `num_beams`), best hypothesis first. The end
+/// token is the model's unless `cfg` names one.
+pub async fn beam_generation(
+    model: &Model,
+    prompt: &str,
+    cfg: &crate::generation::beam::BeamConfig,
+) -> Result<Vec<BeamOutput>> {
+    if prompt.is_empty() {
+        return Err(DuetError::EmptyInput("the prompt is empty".into()));
+    }
+    let gpt2 = model.network.gpt2()?;
+    let mut cfg = cfg.clone();
+    if cfg.eos_token_id.is_none() {
+        cfg.eos_token_id = eos_id(model);
+    }
+    let ids = model.tokenizer.encode(prompt, true)?.ids;
+    let hyps = crate::generation::beam::beam_search(gpt2, &ids, &cfg).await?;
+    hyps.into_iter()
+        .map(|h| {
+            let all: Vec<u32> = ids.iter().chain(&h.new_token_ids).copied().collect();
+            Ok(BeamOutput {
+                generated_text: model.tokenizer.decode(&all, false)?,
+                new_token_ids: h.new_token_ids,
+                score: h.score,
+            })
+        })
+        .collect()
+}
+
 /// The config's `eos_token_id`, else the tokenizer's `<|endoftext|>`.
 pub fn eos_id(model: &Model) -> Option<u32> {
     match &model.config.arch {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use duet_model::bench;
 use duet_model::defaults;
 use duet_model::device::{block_on, cpu};
+use duet_model::generation::beam::BeamConfig;
 use duet_model::generation::{GenerationConfig, Overflow};
 use duet_model::pipelines::{attention, classify, embed, fill_mask, ner, text_generation};
 use duet_model::{DuetError, Model};
@@ -97,6 +98,24 @@ enum Command {
         /// Re-run the whole sequence each step (for comparison with the KV cache).
         #[arg(long)]
         no_cache: bool,
+        /// Beam search with this many beams (HF `num_beams`); deterministic, so it takes no
+        /// sampling option.
+        #[arg(long, default_value_t = 1,
+            conflicts_with_all = ["greedy", "temperature", "top_k", "top_p", "seed", "repetition_penalty", "stop", "no_cache"])]
+        num_beams: usize,
+        /// Beam search: scores are divided by length^this (HF `length_penalty`).
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+        length_penalty: f32,
+        /// Beam search: never repeat an n-gram of this size (0: off).
+        #[arg(long, default_value_t = 0)]
+        no_repeat_ngram_size: usize,
+        /// Beam search: how many hypotheses to print, best first.
+        #[arg(long, default_value_t = 1)]
+        num_return_sequences: usize,
+        /// Beam search: stop once `num_beams` hypotheses are finished (`true`, the flag alone),
+        /// or `never` before no running beam can win; without it, HF's default (`false`).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        early_stopping: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -230,9 +249,46 @@ fn run(cli: Cli) -> Result<(), DuetError> {
             stop,
             truncate_left,
             no_cache,
+            num_beams,
+            length_penalty,
+            no_repeat_ngram_size,
+            num_return_sequences,
+            early_stopping,
             json,
         } => {
             let model = load(model, "generate")?;
+            let beam_options = no_repeat_ngram_size != 0
+                || num_return_sequences != 1
+                || length_penalty != 1.0
+                || early_stopping.is_some();
+            if num_beams > 1 || beam_options {
+                let cfg = BeamConfig {
+                    num_beams,
+                    max_new_tokens,
+                    length_penalty,
+                    early_stopping: early_stopping.as_deref().unwrap_or("false").parse()?,
+                    no_repeat_ngram_size,
+                    num_return_sequences,
+                    eos_token_id: None,
+                };
+                if num_beams < 2 {
+                    return Err(DuetError::InvalidOption(
+                        "--length-penalty, --no-repeat-ngram-size, --num-return-sequences and \
+                         --early-stopping are beam search options: add --num-beams N (N >= 2)"
+                            .into(),
+                    ));
+                }
+                let mut printer = Printer::new(json);
+                for batch in Batches::new(prompt, 1) {
+                    for p in &batch? {
+                        for out in block_on(text_generation::beam_generation(&model, p, &cfg))? {
+                            printer.item(&out, |o| format!("{:.4}\t{}", o.score, o.generated_text));
+                        }
+                    }
+                }
+                printer.finish();
+                return Ok(());
+            }
             let cfg = GenerationConfig {
                 max_new_tokens,
                 do_sample: !greedy,
