@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::outputs::{
-    AttentionMap, Check, Entity, LabelScore, MaskFill, Metrics, NerTokens, WordGuesses,
+    AttentionMap, Check, Entity, LabelScore, MaskFill, Metrics, NerTokens, StrategyColumn,
+    WordGuesses,
 };
 
 /// Where the loaded models sit: one per page, so each page keeps its own.
@@ -220,6 +221,17 @@ pub enum Request {
         slot: String,
         text: String,
     },
+    /// One prompt continued by greedy decoding, beam search, top-k and top-p sampling, with the
+    /// generation model; answered with all four columns at once.
+    Strategies {
+        prompt: String,
+        max_new_tokens: usize,
+        num_beams: usize,
+        top_k: usize,
+        top_p: f32,
+        temperature: f32,
+        seed: u64,
+    },
     /// Sentence embeddings (`feature-extraction`, mean-pooled and L2-normalised) of the model on
     /// slot `embed`, the MiniLM default loaded first when it has none.
     Embed {
@@ -376,6 +388,10 @@ pub enum Reply {
         gpt_label: String,
         mlm_label: String,
         words: Vec<WordGuesses>,
+    },
+    /// The answer to `Strategies`: greedy, beam search, top-k, top-p.
+    Strategies {
+        columns: Vec<StrategyColumn>,
     },
     /// The answer to `Embed`: one unit vector per text, in order.
     Embeddings {

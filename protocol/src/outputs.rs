@@ -137,3 +137,17 @@ pub struct WordGuesses {
     /// GPT's probability of the token the word actually starts with (absent for the first word).
     pub next_actual: Option<f32>,
 }
+
+/// One decoding strategy's continuation of a prompt, for the Strategies view.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StrategyColumn {
+    /// `greedy`, `beam search`, `top-k` or `top-p`.
+    pub strategy: String,
+    /// Its settings, in words.
+    pub settings: String,
+    pub continuation: String,
+    pub new_token_ids: Vec<u32>,
+    /// The model's log-probability of the continuation given the prompt (raw, before any
+    /// processor): the same scale for every strategy.
+    pub log_prob: f32,
+}

@@ -97,6 +97,27 @@ test("the sampler's stages of a step redraw as the sliders move, without asking 
   await slide("Top-p", "1");
 });
 
+test("strategies side by side: greedy, beam search, top-k and top-p fill together, each with its log-probability", { timeout: SLOW * 2 }, async () => {
+  const gen = t.duet.section("Generate");
+  await gen.getByLabel("Max new tokens").fill("12");
+  const posts = await t.duet.posts();
+  await gen.getByRole("button", { name: "Compare strategies" }).click();
+  const column = (name) => gen.getByRole("region", { name: `Strategy: ${name}` });
+  await column("top-p").waitFor({ timeout: SLOW * 2 });
+  assert.equal(await t.duet.posts(), posts + 1, "one request for the four columns");
+  const names = await gen.locator(".strategies section").evaluateAll((ss) => ss.map((s) => s.getAttribute("aria-label")));
+  assert.deepEqual(names, ["Strategy: greedy", "Strategy: beam search", "Strategy: top-k", "Strategy: top-p"]);
+  for (const name of ["greedy", "beam search", "top-k", "top-p"]) {
+    const lp = Number(await column(name).locator(".log-prob").getAttribute("data-log-prob"));
+    assert.ok(Number.isFinite(lp) && lp < 0, `${name}: log p ${lp}`);
+    assert.ok((await column(name).locator(".continuation").textContent()).length > 0, name);
+  }
+  assert.match(await column("beam search").textContent(), /4 beams/);
+  // The greedy column is what greedy generation on the page writes.
+  const greedy = await column("greedy").locator(".output").textContent();
+  assert.equal(await t.duet.generateGreedy(12), greedy);
+});
+
 test("an empty prompt is a clear error", { timeout: SLOW }, async () => {
   const gen = t.duet.section("Generate");
   await gen.getByLabel("Prompt", { exact: true }).fill("");

@@ -5,7 +5,8 @@ use std::rc::Rc;
 use burn::tensor::Device;
 use duet_model::generation::GenerationConfig;
 use duet_model::pipelines::{
-    attention, classify, embed, fill_mask, masked_vs_next, ner, ner_tokens, text_generation,
+    attention, classify, embed, fill_mask, masked_vs_next, ner, ner_tokens, strategies,
+    text_generation,
 };
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
@@ -84,6 +85,29 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             })
         }
         Request::StepLogits { ids } => step_logits(&ids).await,
+        Request::Strategies {
+            prompt,
+            max_new_tokens,
+            num_beams,
+            top_k,
+            top_p,
+            temperature,
+            seed,
+        } => {
+            let model = state::model("generate")?;
+            let settings = strategies::Strategies {
+                max_new_tokens: max_new_tokens.clamp(1, 256),
+                num_beams: num_beams.clamp(2, 16),
+                top_k,
+                top_p,
+                temperature,
+                seed,
+            };
+            let columns = strategies::side_by_side(&model, &prompt, &settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Reply::Strategies { columns })
+        }
         Request::Embed { texts } => {
             let model = ensure("embed", duet_model::defaults::ENCODER).await?;
             let vectors = embed::embed(&model, &texts)

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::batch::Batcher;
 use super::model_picker::ModelPicker;
 use super::sampler_stages::{SamplerStages, StageStep};
+use super::strategies::{self, StrategyColumns};
 use super::widgets::{ErrorLine, NumberField};
 use super::{engine, shared};
 use duet_protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
@@ -274,5 +275,13 @@ pub fn GeneratePage() -> impl IntoView {
         </div>
         <SamplerStages step=stage_step sample=sample temperature=temperature top_k=top_k top_p=top_p
             repetition_penalty=rep running=Signal::derive(move || running.get().is_some()) />
+        <StrategyColumns settings=strategies::Shared {
+            prompt,
+            max_new,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+        } />
     }
 }

@@ -17,6 +17,7 @@ mod masked_vs_next;
 mod model_picker;
 mod models;
 mod sampler_stages;
+mod strategies;
 mod token_strip;
 mod widgets;
 

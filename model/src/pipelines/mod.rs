@@ -11,6 +11,7 @@ pub mod fill_mask;
 pub mod masked_vs_next;
 pub mod ner;
 pub mod ner_tokens;
+pub mod strategies;
 pub mod text_generation;
 
 use crate::error::{DuetError, Result};
