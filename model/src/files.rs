@@ -51,6 +51,30 @@ impl ModelFiles {
         self.files.keys().map(String::as_str)
     }
 
+    /// A short fingerprint of every file's name and bytes (10 hex digits), carried by shared
+    /// links so that a page can tell whether it loaded the model a link was made with. Not
+    /// cryptographic: eight bytes at a time, so hashing a checkpoint costs far less than loading it.
+    pub fn content_hash(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |w: u64| {
+            h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+            h ^= h >> 29;
+        };
+        for (name, bytes) in &self.files {
+            for part in [name.as_bytes(), bytes.as_slice()] {
+                mix(part.len() as u64);
+                let mut words = part.chunks_exact(8);
+                for w in &mut words {
+                    mix(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+                }
+                let mut tail = [0u8; 8];
+                tail[..words.remainder().len()].copy_from_slice(words.remainder());
+                mix(u64::from_le_bytes(tail));
+            }
+        }
+        format!("{:010x}", h >> 24)
+    }
+
     /// Reads every regular file of a folder (adapters, exports), native only.
     pub fn from_dir_any(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
@@ -96,5 +120,32 @@ impl ModelFiles {
             )));
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ModelFiles;
+
+    #[test]
+    fn content_hash_changes_with_any_byte_or_name_and_only_then() {
+        let base = ModelFiles::new()
+            .with("config.json", b"{\"a\": 1}".to_vec())
+            .with("model.safetensors", (0..1000u32).map(|i| i as u8).collect());
+        let h = base.content_hash();
+        assert_eq!(h.len(), 10);
+        assert_eq!(h, base.clone().content_hash());
+        let mut bytes: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        bytes[999] ^= 1;
+        assert_ne!(
+            h,
+            base.clone().with("model.safetensors", bytes).content_hash()
+        );
+        let renamed = ModelFiles::new()
+            .with("config.jsom", b"{\"a\": 1}".to_vec())
+            .with("model.safetensors", (0..1000u32).map(|i| i as u8).collect());
+        assert_ne!(h, renamed.content_hash());
+        let longer = base.clone().with("config.json", b"{\"a\": 1}\0".to_vec());
+        assert_ne!(h, longer.content_hash(), "a trailing zero byte counts");
     }
 }

@@ -287,6 +287,13 @@ pub struct ModelInfo {
     /// Bytes fetched over the network (0 when everything came from the cache).
     pub downloaded: u64,
     pub from_cache: bool,
+    /// A short fingerprint of the model's files (`ModelFiles::content_hash`); empty for a model
+    /// trained in the tab. Shared links carry it.
+    #[serde(default)]
+    pub hash: String,
+    /// Where it came from, when a link can name it again (not local files or a trained model).
+    #[serde(default)]
+    pub source: Option<Source>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

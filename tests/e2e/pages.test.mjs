@@ -305,6 +305,40 @@ test("inside: sentence embeddings as a similarity matrix, and a search that rank
   assert.match(await t.duet.error(page), /at least two sentences/);
 });
 
+test("a copied link opens in a fresh profile with its inputs and model, and reproduces a greedy output", { timeout: SLOW * 3 }, async () => {
+  const gen = await t.duet.tab("Generate");
+  await gen.getByLabel("Prompt", { exact: true }).fill("JULIET: O Romeo, Romeo");
+  const text = await t.duet.generateGreedy(10);
+  await t.page.getByRole("button", { name: "Copy link" }).click();
+  const url = await t.page.getByLabel("Link to this page").inputValue();
+  assert.match(url, /#generate\?prompt=JULIET%3A%20O%20Romeo%2C%20Romeo&max=10&sample=false&/);
+  assert.match(url, /&model=default%3Agpt2-shakespeare&hash=[0-9a-f]{10}$/);
+  const fresh = await setup({ appUrl: t.duet.appUrl, gpu: true });
+  try {
+    await fresh.page.goto(url);
+    const g = fresh.duet.section("Generate");
+    assert.equal(await g.getByLabel("Prompt", { exact: true }).inputValue(), "JULIET: O Romeo, Romeo");
+    assert.equal(await g.getByLabel("Sample").isChecked(), false);
+    assert.equal(await g.getByLabel("Max new tokens").inputValue(), "10");
+    await fresh.duet.loaded(g, "gpt2-shakespeare");
+    await g.getByRole("button", { name: "Generate", exact: true }).click();
+    await g.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+    assert.equal(await g.getByLabel("Generated text").textContent(), text);
+    assert.equal(await g.getByLabel("Model differs from the link's").count(), 0);
+    // A link made with other weights: the page loads the model it names and says it differs.
+    await fresh.page.goto(url.replace(/hash=[0-9a-f]+$/, "hash=00000000ff"));
+    const warning = fresh.duet.section("Generate").getByLabel("Model differs from the link's");
+    await warning.waitFor({ timeout: SLOW });
+    assert.match(await warning.textContent(), /00000000ff/);
+  } finally {
+    await fresh.close();
+  }
+  // The other pages keep their inputs in the address too.
+  const page = await t.duet.tab("Entities");
+  await page.getByLabel("Aggregation strategy").selectOption("first");
+  await t.page.waitForFunction(() => location.hash.startsWith("#entities?text=") && location.hash.includes("aggregation=first"));
+});
+
 test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {
   const check = await t.duet.deviceCheck(SLOW * 3);
   assert.equal(check.passed, check.total, check.failures.join("\n"));

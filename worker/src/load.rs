@@ -176,8 +176,9 @@ fn check_buffers(files: &ModelFiles) -> Result<(), String> {
     Ok(())
 }
 
-fn finish(model: Model, label: String, downloaded: u64, from_cache: bool) -> Loaded {
-    let info = info(&model, label, downloaded, from_cache);
+fn finish(model: Model, label: String, downloaded: u64, from_cache: bool, hash: String) -> Loaded {
+    let mut info = info(&model, label, downloaded, from_cache);
+    info.hash = hash;
     Loaded {
         model: Rc::new(model),
         info,
@@ -195,6 +196,8 @@ pub fn info(model: &Model, label: String, downloaded: u64, from_cache: bool) -> 
         has_mask_token: model.tokenizer.mask_token.is_some(),
         downloaded,
         from_cache,
+        hash: String::new(),
+        source: None,
     }
 }
 
@@ -234,7 +237,8 @@ pub async fn load(id: u32, source: &Source, files: Array) -> Result<Loaded, Stri
                 check_buffers(&all)?;
                 let model =
                     load_adapter((*base_model.model).clone(), &all).map_err(|e| e.to_string())?;
-                return Ok(finish(model, label, 0, false));
+                let hash = format!("{}+{}", base_model.info.hash, all.content_hash());
+                return Ok(finish(model, label, 0, false, hash));
             }
             if all.get("config.json").is_none() {
                 return Err(
@@ -245,7 +249,7 @@ pub async fn load(id: u32, source: &Source, files: Array) -> Result<Loaded, Stri
             }
             check_buffers(&all)?;
             let model = Model::from_files(&all, &device).map_err(|e| e.to_string())?;
-            Ok(finish(model, label, 0, false))
+            Ok(finish(model, label, 0, false, all.content_hash()))
         }
         _ => {
             if let Source::Hub { repo, .. } = source {
@@ -281,16 +285,24 @@ pub async fn load(id: u32, source: &Source, files: Array) -> Result<Loaded, Stri
                 let model = load_adapter((*base_model.model).clone(), &d.files)
                     .map_err(|e| e.to_string())?;
                 let cached = d.all_cached && base_model.info.from_cache;
+                let hash = format!("{}+{}", base_model.info.hash, d.files.content_hash());
                 return Ok(finish(
                     model,
                     label,
                     d.bytes + base_model.info.downloaded,
                     cached,
+                    hash,
                 ));
             }
             check_buffers(&d.files)?;
             let model = Model::from_files(&d.files, &device).map_err(|e| e.to_string())?;
-            Ok(finish(model, label, d.bytes, d.all_cached))
+            Ok(finish(
+                model,
+                label,
+                d.bytes,
+                d.all_cached,
+                d.files.content_hash(),
+            ))
         }
     }
 }

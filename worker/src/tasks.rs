@@ -32,8 +32,12 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             if !SLOTS.contains(&slot.as_str()) {
                 return Err(format!("unknown page `{slot}`"));
             }
-            let loaded = load::load(id, &source, files).await?;
+            let mut loaded = load::load(id, &source, files).await?;
             state::set_model(&slot, &loaded.info.label, loaded.model);
+            // A link can name a download again; local files and a tab's training it cannot.
+            if !matches!(source, Source::Files { .. } | Source::Trained) {
+                loaded.info.source = Some(source);
+            }
             Ok(Reply::Loaded { info: loaded.info })
         }
         Request::Cancel { .. } => Ok(Reply::Done),

@@ -3,6 +3,7 @@
 use duet_protocol::outputs::LabelScore;
 use leptos::prelude::*;
 
+use super::link;
 use super::model_picker::ModelPicker;
 use super::widgets::{ErrorLine, ScoreBars};
 use super::{engine, shared};
@@ -12,6 +13,12 @@ use duet_protocol::{Reply, Request};
 pub fn ClassifyPage() -> impl IntoView {
     let s = shared();
     let text = RwSignal::new("A quiet, patient story that rewards attention.".to_string());
+    link::restore("classify", "text", text);
+    link::sync("classify", move || {
+        let mut p = vec![("text", text.get())];
+        p.extend(link::model_params("classify"));
+        p
+    });
     let scores: RwSignal<Vec<LabelScore>> = RwSignal::new(Vec::new());
     let error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);

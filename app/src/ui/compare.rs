@@ -6,6 +6,7 @@ use duet_protocol::outputs::LabelScore;
 use leptos::prelude::*;
 
 use super::entities::{highlighted, label_of};
+use super::link;
 use super::masked_vs_next::MaskedVsNext;
 use super::widgets::{ErrorLine, ScoreBars};
 use super::{engine, shared};
@@ -16,6 +17,8 @@ pub fn ComparePage() -> impl IntoView {
     let s = shared();
     let text =
         RwSignal::new("ROMEO: I will go to Verona tonight, and my heart is glad.".to_string());
+    link::restore("compare", "text", text);
+    link::sync("compare", move || vec![("text", text.get())]);
     let positions: RwSignal<Vec<ComparePosition>> = RwSignal::new(Vec::new());
     let sentiment: RwSignal<Vec<LabelScore>> = RwSignal::new(Vec::new());
     let entities: RwSignal<Vec<Entity>> = RwSignal::new(Vec::new());

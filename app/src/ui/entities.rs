@@ -6,6 +6,7 @@
 use duet_protocol::outputs::{Entity, NerTokens};
 use leptos::prelude::*;
 
+use super::link;
 use super::model_picker::ModelPicker;
 use super::token_strip::TokenStrip;
 use super::widgets::ErrorLine;
@@ -63,6 +64,13 @@ pub fn EntitiesPage() -> impl IntoView {
     );
     let tagged_text = RwSignal::new(String::new());
     let aggregation = RwSignal::new("simple".to_string());
+    link::restore("entities", "text", text);
+    link::restore("entities", "aggregation", aggregation);
+    link::sync("entities", move || {
+        let mut p = vec![("text", text.get()), ("aggregation", aggregation.get())];
+        p.extend(link::model_params("ner"));
+        p
+    });
     let result: RwSignal<Option<NerTokens>> = RwSignal::new(None);
     let error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);

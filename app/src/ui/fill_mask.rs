@@ -3,6 +3,7 @@
 use duet_protocol::outputs::MaskFill;
 use leptos::prelude::*;
 
+use super::link;
 use super::model_picker::ModelPicker;
 use super::widgets::{ErrorLine, NumberField};
 use super::{engine, shared};
@@ -13,6 +14,13 @@ pub fn FillMaskPage() -> impl IntoView {
     let s = shared();
     let text = RwSignal::new("Paris is the [MASK] of France.".to_string());
     let top_k = RwSignal::new(5usize);
+    link::restore("fill-mask", "text", text);
+    link::restore("fill-mask", "k", top_k);
+    link::sync("fill-mask", move || {
+        let mut p = vec![("text", text.get()), ("k", top_k.get().to_string())];
+        p.extend(link::model_params("fill-mask"));
+        p
+    });
     let fills: RwSignal<Vec<MaskFill>> = RwSignal::new(Vec::new());
     let error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);

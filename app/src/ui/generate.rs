@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use super::batch::Batcher;
+use super::link;
 use super::model_picker::ModelPicker;
 use super::sampler_stages::{SamplerStages, StageStep};
 use super::strategies::{self, StrategyColumns};
@@ -38,6 +39,29 @@ pub fn GeneratePage() -> impl IntoView {
     let top_p = RwSignal::new(d.top_p);
     let rep = RwSignal::new(d.repetition_penalty);
     let seed = RwSignal::new(d.seed);
+    // A shared link's inputs, then the address kept in step with them.
+    link::restore("generate", "prompt", prompt);
+    link::restore("generate", "max", max_new);
+    link::restore("generate", "sample", sample);
+    link::restore("generate", "t", temperature);
+    link::restore("generate", "k", top_k);
+    link::restore("generate", "p", top_p);
+    link::restore("generate", "rep", rep);
+    link::restore("generate", "seed", seed);
+    link::sync("generate", move || {
+        let mut p = vec![
+            ("prompt", prompt.get()),
+            ("max", max_new.get().to_string()),
+            ("sample", sample.get().to_string()),
+            ("t", temperature.get().to_string()),
+            ("k", top_k.get().to_string()),
+            ("p", top_p.get().to_string()),
+            ("rep", rep.get().to_string()),
+            ("seed", seed.get().to_string()),
+        ];
+        p.extend(link::model_params("generate"));
+        p
+    });
     let output = RwSignal::new(String::new());
     let prompt_tokens: RwSignal<Vec<TokenView>> = RwSignal::new(Vec::new());
     let steps: RwSignal<Vec<Step>> = RwSignal::new(Vec::new());

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 
 use super::attention_map::AttentionPanel;
 use super::embeddings::Embeddings;
+use super::link;
 use super::widgets::ErrorLine;
 use super::{engine, shared};
 
@@ -24,6 +25,11 @@ pub fn InsidePage() -> impl IntoView {
     let s = shared();
     let text = RwSignal::new("The cat sat on the mat because it was tired.".to_string());
     let encoder = RwSignal::new("classify".to_string());
+    link::restore("inside", "text", text);
+    link::restore("inside", "encoder", encoder);
+    link::sync("inside", move || {
+        vec![("text", text.get()), ("encoder", encoder.get())]
+    });
     let gpt: RwSignal<Option<AttentionMap>> = RwSignal::new(None);
     let bert: RwSignal<Option<AttentionMap>> = RwSignal::new(None);
     let labels = RwSignal::new((String::new(), String::new()));

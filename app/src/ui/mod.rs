@@ -13,6 +13,7 @@ mod fill_mask;
 mod finetune;
 mod generate;
 mod inside;
+pub mod link;
 mod masked_vs_next;
 mod model_picker;
 mod models;
@@ -24,6 +25,7 @@ mod widgets;
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use duet_protocol::{DeviceChoice, ModelInfo, Reply, Request};
 
@@ -63,10 +65,9 @@ const PAGES: [(&str, &str); 9] = [
 ];
 
 fn hash_page() -> String {
-    let hash = window().location().hash().unwrap_or_default();
-    let name = hash.trim_start_matches('#');
+    let (name, _) = link::parse(&window().location().hash().unwrap_or_default());
     if PAGES.iter().any(|(p, _)| *p == name) {
-        name.to_string()
+        name
     } else {
         "generate".into()
     }
@@ -90,6 +91,40 @@ fn init_engine(s: Shared, device: DeviceChoice) {
             _ => {}
         },
     );
+}
+
+/// "Copy link": the address, which holds this page's inputs, to the clipboard and on screen.
+#[component]
+fn ShareLink() -> impl IntoView {
+    let shown = RwSignal::new(String::new());
+    let copy = move |_| {
+        let href = window().location().href().unwrap_or_default();
+        // The clipboard may be refused (no permission, an insecure origin): the link is shown
+        // selected anyway, to copy by hand.
+        let clipboard = js_sys::Reflect::get(&window().navigator(), &"clipboard".into());
+        if let Ok(c) = clipboard {
+            if let Ok(write) = js_sys::Reflect::get(&c, &"writeText".into()) {
+                if let Ok(f) = write.dyn_into::<js_sys::Function>() {
+                    let _ = f.call1(&c, &href.clone().into());
+                }
+            }
+        }
+        shown.set(href);
+    };
+    view! {
+        <div class="share">
+            <button on:click=copy title="The address holds this page's inputs and model">"Copy link"</button>
+            <Show when=move || !shown.get().is_empty()>
+                <input class="share-link" readonly aria-label="Link to this page"
+                    prop:value=move || shown.get()
+                    on:focus=move |ev| {
+                        if let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                            el.select();
+                        }
+                    } />
+            </Show>
+        </div>
+    }
 }
 
 #[component]
@@ -126,6 +161,13 @@ pub fn App() -> impl IntoView {
         Err(e) => s.notice.set(e),
     }
     let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        // A link pasted into this tab's address bar changes only the fragment: open it afresh,
+        // so that its page reads its inputs as on a first visit.
+        let hash = window().location().hash().unwrap_or_default();
+        if hash.contains('?') {
+            let _ = window().location().reload();
+            return;
+        }
         s.page.set(hash_page());
     });
     window().set_onhashchange(Some(wasm_bindgen::JsCast::unchecked_ref(on_hash.as_ref())));
@@ -143,6 +185,7 @@ pub fn App() -> impl IntoView {
         <header>
             <h1>"Duet"</h1>
             <p class="tagline">"GPT and BERT side by side, running in this tab."</p>
+            <ShareLink />
             <p class="backend" role="status" aria-label="Compute device">
                 {move || {
                     let b = s.backend.get();

@@ -6,6 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{FileList, HtmlInputElement};
 
 use super::engine;
+use super::link;
 use super::shared;
 use super::widgets::{fmt_bytes, ErrorLine};
 use duet_protocol::{Reply, Request, Source};
@@ -39,8 +40,11 @@ pub fn ModelPicker(
     // Which load the picker shows: a load started while another runs cancels that one, whose
     // late replies ("download cancelled") must neither show nor clear the new one's state.
     let latest = StoredValue::new(0u64);
+    // The content hash of the model a link named, while that model is the one loading or shown.
+    let expected: RwSignal<Option<String>> = RwSignal::new(None);
 
     let load = move |source: Source, files: Vec<web_sys::File>| {
+        expected.set(None);
         if let Some(id) = loading.get_untracked() {
             engine::cancel(id);
         }
@@ -92,7 +96,13 @@ pub fn ModelPicker(
             && !s.models.with_untracked(|m| m.contains_key(slot))
         {
             tried_default.set(true);
-            if let Some(name) = defaults.first() {
+            // Opened by a link: the model it names, and the hash to compare with, first.
+            let linked = link::opened(page, "model")
+                .and_then(|v| link::source_of(&v, &s.hub.get_untracked()));
+            if let Some(source) = linked {
+                load(source, Vec::new());
+                expected.set(link::opened(page, "hash"));
+            } else if let Some(name) = defaults.first() {
                 load(
                     Source::Default {
                         name: name.to_string(),
@@ -249,6 +259,16 @@ pub fn ModelPicker(
                 </div>
             </Show>
             <ErrorLine error=error />
+            {move || {
+                let want = expected.get()?;
+                let got = info()?.hash;
+                (want != got).then(|| view! {
+                    <p class="link-warning" role="status" aria-label="Model differs from the link's">
+                        {format!("This link was made with a model whose content hash is {want}; the one \
+                                  loaded here is {got}, so results may differ from the link's.")}
+                    </p>
+                })
+            }}
             <p class="model-info" aria-label="Loaded model">
                 {move || match info() {
                     None => "No model loaded yet.".to_string(),
