@@ -337,6 +337,9 @@ test("a copied link opens in a fresh profile with its inputs and model, and repr
   const page = await t.duet.tab("Entities");
   await page.getByLabel("Aggregation strategy").selectOption("first");
   await t.page.waitForFunction(() => location.hash.startsWith("#entities?text=") && location.hash.includes("aggregation=first"));
+  const tune = await t.duet.tab("Fine-tune");
+  await tune.getByLabel("Epochs").fill("5");
+  await t.page.waitForFunction(() => location.hash.startsWith("#fine-tune?task=") && location.hash.includes("epochs=5"));
 });
 
 test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {

@@ -8,6 +8,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::batch::Batcher;
+use super::link;
 use super::widgets::{fmt_bytes, ErrorLine, NumberField};
 use super::{engine, shared};
 use duet_protocol::{DownloadFile, Reply, Request, Source, TrainParams};
@@ -96,6 +97,31 @@ pub fn FineTunePage() -> impl IntoView {
     let lr = RwSignal::new(1e-3f64);
     let eval_fraction = RwSignal::new(0.2f64);
     let seed = RwSignal::new(42u64);
+    // A link carries the settings (not the data: pasted examples do not fit in an address).
+    link::restore("fine-tune", "task", task);
+    link::restore("fine-tune", "base", base);
+    link::restore("fine-tune", "train", trainable);
+    link::restore("fine-tune", "rank", lora_rank);
+    link::restore("fine-tune", "epochs", epochs);
+    link::restore("fine-tune", "steps", max_steps);
+    link::restore("fine-tune", "batch", batch);
+    link::restore("fine-tune", "lr", lr);
+    link::restore("fine-tune", "eval", eval_fraction);
+    link::restore("fine-tune", "seed", seed);
+    link::sync("fine-tune", move || {
+        vec![
+            ("task", task.get()),
+            ("base", base.get()),
+            ("train", trainable.get()),
+            ("rank", lora_rank.get().to_string()),
+            ("epochs", epochs.get().to_string()),
+            ("steps", max_steps.get().to_string()),
+            ("batch", batch.get().to_string()),
+            ("lr", lr.get().to_string()),
+            ("eval", eval_fraction.get().to_string()),
+            ("seed", seed.get().to_string()),
+        ]
+    });
     let error = RwSignal::new(String::new());
     let running: RwSignal<Option<u32>> = RwSignal::new(None);
     let losses: RwSignal<Vec<(usize, f32)>> = RwSignal::new(Vec::new());

@@ -13,6 +13,9 @@ use leptos::prelude::*;
 
 use super::shared;
 
+/// Where Hub repo ids resolve unless a mirror is set (the Models page).
+pub const DEFAULT_HUB: &str = "https://huggingface.co";
+
 /// `(page, inputs)` of a fragment (`#page?k=v&k=v`, values URI-encoded).
 pub fn parse(hash: &str) -> (String, HashMap<String, String>) {
     let hash = hash.trim_start_matches('#');
@@ -129,10 +132,17 @@ pub fn model_params(slot: &'static str) -> Vec<(&'static str, String)> {
         let Some(info) = m.get(slot) else {
             return Vec::new();
         };
-        match info.source.as_ref().and_then(source_param) {
-            Some(model) => vec![("model", model), ("hash", info.hash.clone())],
-            None => Vec::new(),
+        let Some(model) = info.source.as_ref().and_then(source_param) else {
+            return Vec::new();
+        };
+        let mut p = vec![("model", model), ("hash", info.hash.clone())];
+        // A Hub mirror travels with the link; the Hub itself is every page's default.
+        if let Some(Source::Hub { endpoint, .. }) = &info.source {
+            if endpoint != DEFAULT_HUB {
+                p.push(("hub", endpoint.clone()));
+            }
         }
+        p
     })
 }
 

@@ -133,7 +133,7 @@ pub fn App() -> impl IntoView {
         backend: RwSignal::new(String::new()),
         ready: RwSignal::new(false),
         notice: RwSignal::new(String::new()),
-        hub: RwSignal::new("https://huggingface.co".into()),
+        hub: RwSignal::new(link::DEFAULT_HUB.into()),
         models: RwSignal::new(HashMap::new()),
         cache_changed: RwSignal::new(0),
         trained: RwSignal::new(None),

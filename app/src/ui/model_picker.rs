@@ -97,8 +97,8 @@ pub fn ModelPicker(
         {
             tried_default.set(true);
             // Opened by a link: the model it names, and the hash to compare with, first.
-            let linked = link::opened(page, "model")
-                .and_then(|v| link::source_of(&v, &s.hub.get_untracked()));
+            let hub = link::opened(page, "hub").unwrap_or_else(|| s.hub.get_untracked());
+            let linked = link::opened(page, "model").and_then(|v| link::source_of(&v, &hub));
             if let Some(source) = linked {
                 load(source, Vec::new());
                 expected.set(link::opened(page, "hash"));
