@@ -5,8 +5,10 @@
 
 use serde_json::Value;
 
+use crate::generation::beam::{beam_search, BeamConfig};
 use crate::generation::{generate, GenerationConfig};
 use crate::network::{read_f32, EncoderBatch};
+use crate::pipelines::attention::attention;
 use crate::pipelines::{classify, fill_mask};
 use crate::{Model, ModelFiles};
 
@@ -203,6 +205,71 @@ async fn gpt2(model: &Model, exp: &Value, r: &mut Report) -> crate::Result<()> {
             );
         }
     }
+    // Beam search: several beams in one batch through the cache, reordered each step.
+    for (i, case) in exp["beam"].as_array().into_iter().flatten().enumerate() {
+        let Some(cfg) = beam_config(case) else {
+            r.failed(&format!("beam #{i}"), "unreadable settings");
+            continue;
+        };
+        let out = beam_search(gpt2, &u32s(&case["input_ids"]), &cfg).await?;
+        let want: Vec<Vec<u32>> = case["sequences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| u32s(&s["new_token_ids"]))
+            .collect();
+        r.equal(
+            &format!("beam search #{i}"),
+            out.into_iter().map(|h| h.new_token_ids).collect::<Vec<_>>(),
+            want,
+        );
+    }
+    attentions(model, exp, r).await
+}
+
+/// A fixture's beam settings (HF `generate` keyword names) as a `BeamConfig`.
+pub fn beam_config(case: &Value) -> Option<BeamConfig> {
+    let s = &case["settings"];
+    let n = |k: &str| s[k].as_u64().map(|v| v as usize);
+    let early = match &s["early_stopping"] {
+        Value::Bool(b) => b.to_string(),
+        v => v.as_str()?.to_string(),
+    };
+    Some(BeamConfig {
+        num_beams: n("num_beams")?,
+        max_new_tokens: n("max_new_tokens")?,
+        length_penalty: s["length_penalty"].as_f64()? as f32,
+        early_stopping: early.parse().ok()?,
+        no_repeat_ngram_size: n("no_repeat_ngram_size")?,
+        num_return_sequences: n("num_return_sequences")?,
+        eos_token_id: case["eos_token_id"].as_u64().map(|v| v as u32),
+    })
+}
+
+/// Every layer's and head's attention probabilities against `output_attentions`.
+async fn attentions(model: &Model, exp: &Value, r: &mut Report) -> crate::Result<()> {
+    for (i, case) in exp["attentions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let map = attention(model, case["text"].as_str().unwrap_or("")).await?;
+        let ours: Vec<f32> = map
+            .attentions
+            .iter()
+            .flatten()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect();
+        r.close(
+            &format!("attentions #{i}"),
+            &ours,
+            &f32s(&case["attentions"]),
+            1e-4,
+        );
+    }
     Ok(())
 }
 
@@ -304,5 +371,5 @@ async fn encoder(model: &Model, kind: Kind, exp: &Value, r: &mut Report) -> crat
             }
         }
     }
-    Ok(())
+    attentions(model, exp, r).await
 }

@@ -301,27 +301,14 @@ fn scored_tokens_are_the_softmax_of_their_left_context() {
 
 #[test]
 fn beam_search_ids_and_scores_match_hf_generate() {
-    use duet_model::generation::beam::{beam_search, BeamConfig};
+    use duet_model::generation::beam::beam_search;
     let mut checked = 0;
     for name in GPT2 {
         let model = load(name);
         let gpt2 = model.network.gpt2().unwrap();
         for case in expected(name)["beam"].as_array().unwrap() {
             let s = &case["settings"];
-            let cfg = BeamConfig {
-                num_beams: s["num_beams"].as_u64().unwrap() as usize,
-                max_new_tokens: s["max_new_tokens"].as_u64().unwrap() as usize,
-                length_penalty: s["length_penalty"].as_f64().unwrap() as f32,
-                early_stopping: match &s["early_stopping"] {
-                    serde_json::Value::Bool(b) => b.to_string(),
-                    v => v.as_str().unwrap().to_string(),
-                }
-                .parse()
-                .unwrap(),
-                no_repeat_ngram_size: s["no_repeat_ngram_size"].as_u64().unwrap() as usize,
-                num_return_sequences: s["num_return_sequences"].as_u64().unwrap() as usize,
-                eos_token_id: Some(case["eos_token_id"].as_u64().unwrap() as u32),
-            };
+            let cfg = duet_model::selftest::beam_config(case).unwrap();
             let prompt = u32s(&case["input_ids"]);
             let ours = block_on(beam_search(gpt2, &prompt, &cfg)).unwrap();
             let theirs = case["sequences"].as_array().unwrap();

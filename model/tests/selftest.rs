@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use duet_model::device::{block_on, cpu};
-use duet_model::selftest::{check_fixture, FIXTURES, FIXTURE_FILES};
+use duet_model::selftest::{check_fixture, Kind, FIXTURES, FIXTURE_FILES};
 use duet_model::ModelFiles;
 
 fn files(name: &str) -> ModelFiles {
@@ -55,6 +55,17 @@ fn every_fixture_passes_on(device: &burn::tensor::Device) {
             device,
         ));
         assert!(checks.len() >= 3, "{name}: {checks:?}");
+        // Every fixture checks attentions; GPT-2's also beam search (5 settings each).
+        let named = |prefix: &str| {
+            checks
+                .iter()
+                .filter(|c| c.check.starts_with(prefix))
+                .count()
+        };
+        assert!(named("attentions #") >= 2, "{name}: attentions");
+        if *kind == Kind::Gpt2 {
+            assert_eq!(named("beam search #"), 5, "{name}: beam search");
+        }
         for c in &checks {
             assert!(c.passed, "{c:?}");
         }

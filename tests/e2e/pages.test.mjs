@@ -182,7 +182,7 @@ test("text over the model's limit is a clear error", { timeout: SLOW }, async ()
 
 test("compare runs GPT left to right and BERT on the whole sentence", { timeout: SLOW }, async () => {
   const page = await t.duet.tab("Compare");
-  await page.getByRole("button", { name: "Compare" }).click();
+  await page.getByRole("button", { name: "Compare", exact: true }).click();
   const gpt = page.getByRole("list", { name: "GPT token probabilities" }).getByRole("listitem");
   await gpt.first().waitFor({ timeout: SLOW });
   assert.ok((await gpt.count()) > 5);
