@@ -6,6 +6,7 @@
 pub mod data;
 pub mod export;
 pub mod lora;
+pub mod masking;
 pub mod metrics;
 pub mod optim;
 pub mod scratch;
