@@ -11,16 +11,28 @@ pub async fn text_generation(
     cfg: &GenerationConfig,
     on_token: impl FnMut(&TokenEvent) -> bool,
 ) -> Result<Generation> {
+    let (gpt2, ids, eos) = prompt_ids(model, prompt)?;
+    let mut cfg = cfg.clone();
+    cfg.eos_token_id = cfg.eos_token_id.or(eos);
+    generate(gpt2, &model.tokenizer, &ids, &cfg, on_token).await
+}
+
+/// What every generation from a text prompt starts with: the GPT-2, the prompt's ids (an empty
+/// prompt is an error) and the model's end token.
+fn prompt_ids<'a>(
+    model: &'a Model,
+    prompt: &str,
+) -> Result<(
+    &'a crate::models::gpt2::Gpt2LmHeadModel,
+    Vec<u32>,
+    Option<u32>,
+)> {
     if prompt.is_empty() {
         return Err(DuetError::EmptyInput("the prompt is empty".into()));
     }
     let gpt2 = model.network.gpt2()?;
-    let mut cfg = cfg.clone();
-    if cfg.eos_token_id.is_none() {
-        cfg.eos_token_id = eos_id(model);
-    }
     let ids = model.tokenizer.encode(prompt, true)?.ids;
-    generate(gpt2, &model.tokenizer, &ids, &cfg, on_token).await
+    Ok((gpt2, ids, eos_id(model)))
 }
 
 /// One hypothesis of a beam search, as the CLI prints it and the Strategies view shows it.
@@ -40,15 +52,9 @@ pub async fn beam_generation(
     prompt: &str,
     cfg: &crate::generation::beam::BeamConfig,
 ) -> Result<Vec<BeamOutput>> {
-    if prompt.is_empty() {
-        return Err(DuetError::EmptyInput("the prompt is empty".into()));
-    }
-    let gpt2 = model.network.gpt2()?;
+    let (gpt2, ids, eos) = prompt_ids(model, prompt)?;
     let mut cfg = cfg.clone();
-    if cfg.eos_token_id.is_none() {
-        cfg.eos_token_id = eos_id(model);
-    }
-    let ids = model.tokenizer.encode(prompt, true)?.ids;
+    cfg.eos_token_id = cfg.eos_token_id.or(eos);
     let hyps = crate::generation::beam::beam_search(gpt2, &ids, &cfg).await?;
     hyps.into_iter()
         .map(|h| {
