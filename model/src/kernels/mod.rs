@@ -51,12 +51,41 @@ pub(crate) fn activate(x: f32, #[comptime] act: u32) -> f32 {
     y
 }
 
+/// The projections' last step for output `(row, col)` of `[_, n]`: `act(y + bias) (+ res)`,
+/// stored.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn store_projection(
+    out: &mut [f32],
+    bias: &[f32],
+    res: &[f32],
+    y: f32,
+    row: usize,
+    col: usize,
+    n: usize,
+    #[comptime] has_bias: bool,
+    #[comptime] act: u32,
+    #[comptime] has_res: bool,
+) {
+    let mut y = y;
+    if has_bias {
+        y += bias[col];
+    }
+    let mut y = activate(y, act);
+    if has_res {
+        y += res[row * n + col];
+    }
+    out[row * n + col] = y;
+}
+
 mod serial;
+mod wide_gemm;
 mod workgroup;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serial::*;
+use wide_gemm::*;
 use workgroup::*;
 
 static SOFTWARE: AtomicBool = AtomicBool::new(false);
@@ -256,9 +285,40 @@ pub fn linear<const D: usize>(
                 transposed,
             );
         }
+    } else if wide(m, n) {
+        let count = CubeCount::Static(
+            groups(n.div_ceil(WIDE_TILE))?,
+            groups(m.div_ceil(WIDE_TILE))?,
+            1,
+        );
+        unsafe {
+            gemm_wide::launch_unchecked(
+                &xc.client,
+                count,
+                CubeDim::new_1d((16 * WIDE_TILE / WIDE_ROWS) as u32),
+                arg(&xc),
+                arg(&wc),
+                arg(&bc),
+                arg(&rc),
+                arg(&out),
+                m,
+                n,
+                k,
+                w_k,
+                w_n,
+                has_bias,
+                act,
+                has_res,
+                transposed,
+                WIDE_ROWS,
+            );
+        }
     } else {
-        let tile = gemm_tile(m, n);
-        let count = CubeCount::Static(groups(n.div_ceil(tile))?, groups(m.div_ceil(tile))?, 1);
+        let count = CubeCount::Static(
+            groups(n.div_ceil(GEMM_TILE))?,
+            groups(m.div_ceil(GEMM_TILE))?,
+            1,
+        );
         unsafe {
             gemm::launch_unchecked(
                 &xc.client,
@@ -278,21 +338,18 @@ pub fn linear<const D: usize>(
                 act,
                 has_res,
                 transposed,
-                tile,
             );
         }
     }
     Some(Tensor::from_primitive::<Wgpu>(out))
 }
 
-/// The output tile of `gemm`: 64 unless that makes fewer than 256 workgroups (a large GPU has
-/// over a hundred cores to fill), then 32.
-fn gemm_tile(m: usize, n: usize) -> usize {
-    if m.div_ceil(64) * n.div_ceil(64) < 256 {
-        32
-    } else {
-        64
-    }
+/// Whether `gemm_wide` takes an `[m, n]` output: when its 64×64 tiles are at least 128, about
+/// one per core of a large GPU (an H200 has 132). Fewer would leave most cores idle, so `gemm`
+/// spreads the work over four times as many 32×32 tiles instead (BERT-base over one 154-token
+/// sentence: 36 tiles of 64 for its 768-wide projections, 144 for the 3072-wide one).
+fn wide(m: usize, n: usize) -> bool {
+    m.div_ceil(WIDE_TILE) * n.div_ceil(WIDE_TILE) >= 128
 }
 
 /// Whether the attention kernels take `d`-wide heads over `keys` keys.
@@ -341,7 +398,7 @@ pub fn attention(
         None => None,
     };
     let out = empty_like(&qc, vec![b, tq, h * d]);
-    let count = CubeCount::Static(groups(tq)?, groups(b * h)?, 1);
+    let count = CubeCount::Static(groups(tq.div_ceil(ATTN_ROWS))?, groups(b * h)?, 1);
     let (m_arg, m_strides) = match &mc {
         Some(m) => (arg(m), strides4(m)),
         None => (arg(&qc), strides4(&qc)), // never read without a mask
@@ -580,7 +637,8 @@ mod tests {
                 Some(Activation::Gelu),
                 Some(Activation::Relu),
             ];
-            // Rows on both sides of SMALL_M; k and n off the tile sizes; both tiles of `gemm`.
+            // Rows on both sides of SMALL_M; k and n off the tile sizes (and n off the 4-column
+            // quads of `gemm_wide`); both `gemm` and `gemm_wide`.
             let shapes = [
                 (1, 768, 2304),
                 (3, 100, 7),
@@ -588,9 +646,13 @@ mod tests {
                 (9, 100, 70),
                 (130, 257, 129),
                 (1030, 40, 1000),
+                (700, 37, 1203),
             ];
-            let tiles: Vec<usize> = shapes.iter().map(|s| gemm_tile(s.0, s.2)).collect();
-            assert!(tiles.contains(&32) && tiles.contains(&64), "{tiles:?}");
+            let wide: Vec<bool> = shapes.iter().map(|s| wide(s.0, s.2)).collect();
+            assert!(
+                wide.contains(&true) && wide[..5].contains(&false),
+                "{wide:?}"
+            );
             for (i, (m, k, n)) in shapes.into_iter().enumerate() {
                 let act = acts[i % acts.len()];
                 let seed = 100 + 10 * i as u64;

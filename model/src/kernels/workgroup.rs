@@ -7,7 +7,7 @@
 // (`if has_mask { if … }`) so that the branch vanishes from the kernel when it is off.
 #![allow(clippy::manual_div_ceil, clippy::collapsible_if)]
 
-use super::activate;
+use super::store_projection;
 use burn_cubecl::cubecl;
 use cubecl::prelude::*;
 
@@ -147,22 +147,18 @@ pub(super) fn linear_rows(
         for j in 0..32 {
             y += red[(s * 32 + j) * 8 + o];
         }
-        if has_bias {
-            y += b[col];
-        }
-        let mut y = activate(y, act);
-        if has_res {
-            y += res[s * n + col];
-        }
-        out[s * n + col] = y;
+        store_projection(out, b, res, y, s, col, n, has_bias, act, has_res);
     }
 }
 
-/// `act(x·W + b) (+ res)` for more rows than `linear_rows` takes: out `[m, n]` from `x` `[m, k]`
+/// The output tile of `gemm`.
+pub(super) const GEMM_TILE: usize = 32;
+
+/// `act(x·W + b) (+ res)` for more rows than `linear_rows` takes, where there are too few
+/// outputs for `gemm_wide`'s 64×64 tiles to fill a large GPU: out `[m, n]` from `x` `[m, k]`
 /// and `w` read through its strides `w_k`, `w_n` (`[k, n]`, or `[n, k]` seen transposed:
-/// `w_kmajor`). Classic shared-memory tiling: a 64×64 (or 32×32) output tile per workgroup,
-/// 16-wide steps along `k`, 4×4 (2×2) outputs per unit. burn's fallback matmul without a
-/// tensor-core path (cubek's `SimpleUnit`) ran BERT-base at ~35 GFLOP/s on an H200.
+/// `w_kmajor`). Classic shared-memory tiling: a 32×32 output tile per workgroup, 16-wide steps
+/// along `k`, 2×2 outputs per unit (BERT's 154 rows × 768 columns are 120 such tiles, 36 of 64).
 #[cube(launch_unchecked)]
 pub(super) fn gemm(
     x: &[f32],
@@ -179,11 +175,9 @@ pub(super) fn gemm(
     #[comptime] act: u32,
     #[comptime] has_res: bool,
     #[comptime] w_kmajor: bool,
-    #[comptime] tile: usize,
 ) {
-    // A `tile`×`tile` output tile per workgroup (64, or 32 where 64 leaves the GPU's cores
-    // idle: BERT's 154 rows × 768 columns are 36 tiles of 64), `r`×`r` outputs per unit.
-    let r = comptime![tile / 16];
+    let tile = comptime![GEMM_TILE];
+    let r = comptime![GEMM_TILE / 16];
     let tid = UNIT_POS as usize;
     let tx = tid % 16;
     let ty = tid / 16;
@@ -249,15 +243,8 @@ pub(super) fn gemm(
         for j in 0..r {
             let col = col0 + tx + 16 * j;
             if row < m && col < n {
-                let mut y = acc[i * r + j];
-                if has_bias {
-                    y += bias[col];
-                }
-                let mut y = activate(y, act);
-                if has_res {
-                    y += res[row * n + col];
-                }
-                out[row * n + col] = y;
+                let y = acc[i * r + j];
+                store_projection(out, bias, res, y, row, col, n, has_bias, act, has_res);
             }
         }
     }
@@ -269,6 +256,7 @@ pub(super) fn gemm(
 #[cube]
 fn softmax_shared(
     sc: &mut Shared<[f32]>,
+    off: usize,
     red: &mut Shared<[f32]>,
     local_max: f32,
     len: usize,
@@ -283,8 +271,8 @@ fn softmax_shared(
     for it in 0..iters {
         let j = it * WG + tid;
         if j < len {
-            let e = f32::exp(sc[j] - max);
-            sc[j] = e;
+            let e = f32::exp(sc[off + j] - max);
+            sc[off + j] = e;
             sum += e;
         }
     }
@@ -315,13 +303,21 @@ fn sum_slices(red: &mut Shared<[f32]>, acc: f32, d: usize, tid: usize) -> f32 {
 /// `n_positions`, BERT's `max_position_embeddings`).
 pub(super) const MAX_KEYS: usize = 1024;
 
-/// Encoder / prefill attention, one workgroup per query row `(b, h, i)`: scores `scale · q·k_j`
-/// for the `tk` keys into shared memory (masked ones set to `f32::MIN`, as HF's `masked_fill`),
-/// softmax over them through two tree reductions, then `d` outputs from `WG / d` slices of keys,
-/// written straight into the merged `[B, Tq, H·d]` layout. `q`, `k`, `v` and the 0/1 mask
-/// (`[B|1, H|1, Tq|1, Tk]`, 1 = masked; stride 0 on a broadcast dimension) are read through
-/// their strides, so head splits, cache slices and broadcasts need no copy. One launch instead
-/// of eight burn ops (two matmuls, the fill, four for the softmax, the merge's copy).
+/// Query rows per workgroup in `attn_rows`.
+pub(super) const ATTN_ROWS: usize = 4;
+
+/// Encoder / prefill attention, one workgroup per `ATTN_ROWS` query rows `(b, h, i..)`: scores
+/// `scale · q·k_j` for the `tk` keys into shared memory (masked ones set to `f32::MIN`, as HF's
+/// `masked_fill`), softmax over them through two tree reductions per row, then `d` outputs per
+/// row from `WG / d` slices of keys, written straight into the merged `[B, Tq, H·d]` layout.
+/// `q`, `k`, `v` and the 0/1 mask (`[B|1, H|1, Tq|1, Tk]`, 1 = masked; stride 0 on a broadcast
+/// dimension) are read through their strides, so head splits, cache slices and broadcasts need
+/// no copy. One launch instead of eight burn ops (two matmuls, the fill, four for the softmax,
+/// the merge's copy).
+///
+/// Why several rows per workgroup: each key and value read from memory then serves every row of
+/// the block, and each unit has that many independent sums in flight. With one row per
+/// workgroup, BERT-base at batch 8 spent a third of its time here on an H200.
 #[cube(launch_unchecked)]
 pub(super) fn attn_rows(
     q: &[f32],
@@ -341,50 +337,97 @@ pub(super) fn attn_rows(
     #[comptime] has_mask: bool,
 ) {
     let tid = UNIT_POS as usize;
-    let i = CUBE_POS_X as usize;
+    let i0 = CUBE_POS_X as usize * ATTN_ROWS;
     let bh = CUBE_POS_Y as usize;
     let b = bh / heads;
     let h = bh % heads;
-    let qb = b * qs[0] + h * qs[1] + i * qs[2];
     let kb = b * ks[0] + h * ks[1];
     let vb = b * vs[0] + h * vs[1];
-    let mb = b * ms[0] + h * ms[1] + i * ms[2];
-    let mut sc = Shared::new_slice(MAX_KEYS);
+    // The block's rows past `tq` repeat the last row: computed like the others, never written.
+    let mut rows = Array::<usize>::new(ATTN_ROWS);
+    #[unroll]
+    for r in 0..ATTN_ROWS {
+        let mut i = i0 + r;
+        if i >= tq {
+            i = tq - 1;
+        }
+        rows[r] = i;
+    }
+    let mut sq = Shared::new_slice(comptime![ATTN_ROWS * WG]); // [row][d], d ≤ WG
+    let mut sc = Shared::new_slice(comptime![ATTN_ROWS * MAX_KEYS]); // [row][key]
     let mut red = Shared::new_slice(WG);
+    if tid < d {
+        #[unroll]
+        for r in 0..ATTN_ROWS {
+            sq[r * d + tid] = q[b * qs[0] + h * qs[1] + rows[r] * qs[2] + tid * qs[3]];
+        }
+    }
+    sync_cube();
+    let mut local_max = Array::<f32>::new(ATTN_ROWS);
+    let mut dot = Array::<f32>::new(ATTN_ROWS);
+    #[unroll]
+    for r in 0..ATTN_ROWS {
+        local_max[r] = f32::new(-3.402_823_5e38);
+    }
     let iters = (tk + WG - 1) / WG;
-    let mut local_max = f32::new(-3.402_823_5e38);
     for it in 0..iters {
         let j = it * WG + tid;
         if j < tk {
-            let mut dot = 0.0f32;
-            for t in 0..d {
-                dot += q[qb + t * qs[3]] * k[kb + j * ks[2] + t * ks[3]];
+            #[unroll]
+            for r in 0..ATTN_ROWS {
+                dot[r] = 0.0f32;
             }
-            let mut s = dot * scale;
-            if has_mask {
-                if mask[mb + j * ms[3]] != 0.0f32 {
-                    s = f32::new(-3.402_823_5e38);
+            for t in 0..d {
+                let kj = k[kb + j * ks[2] + t * ks[3]];
+                #[unroll]
+                for r in 0..ATTN_ROWS {
+                    dot[r] += sq[r * d + t] * kj;
                 }
             }
-            sc[j] = s;
-            local_max = f32::max(local_max, s);
+            #[unroll]
+            for r in 0..ATTN_ROWS {
+                let mut s = dot[r] * scale;
+                if has_mask {
+                    if mask[b * ms[0] + h * ms[1] + rows[r] * ms[2] + j * ms[3]] != 0.0f32 {
+                        s = f32::new(-3.402_823_5e38);
+                    }
+                }
+                sc[r * MAX_KEYS + j] = s;
+                local_max[r] = f32::max(local_max[r], s);
+            }
         }
     }
-    let total = softmax_shared(&mut sc, &mut red, local_max, tk, tid);
+    let mut total = Array::<f32>::new(ATTN_ROWS);
+    #[unroll]
+    for r in 0..ATTN_ROWS {
+        total[r] = softmax_shared(&mut sc, r * MAX_KEYS, &mut red, local_max[r], tk, tid);
+    }
     let slices = WG / d;
     let t = tid % d;
     let slice = tid / d;
-    let mut acc = 0.0f32;
+    let mut acc = Array::<f32>::new(ATTN_ROWS);
+    #[unroll]
+    for r in 0..ATTN_ROWS {
+        acc[r] = 0.0f32;
+    }
     let steps = (tk + slices - 1) / slices;
     for it in 0..steps {
         let j = it * slices + slice;
         if j < tk {
-            acc += sc[j] * v[vb + j * vs[2] + t * vs[3]];
+            let vj = v[vb + j * vs[2] + t * vs[3]];
+            #[unroll]
+            for r in 0..ATTN_ROWS {
+                acc[r] += sc[r * MAX_KEYS + j] * vj;
+            }
         }
     }
-    let s = sum_slices(&mut red, acc, d, tid);
-    if tid < d {
-        out[((b * tq + i) * heads + h) * d + tid] = s / total;
+    #[unroll]
+    for r in 0..ATTN_ROWS {
+        let s = sum_slices(&mut red, acc[r], d, tid);
+        if tid < d && i0 + r < tq {
+            out[((b * tq + i0 + r) * heads + h) * d + tid] = s / total[r];
+        }
+        sync_cube();
     }
 }
 
@@ -435,7 +478,7 @@ pub(super) fn attn_decode(
             local_max = f32::max(local_max, s);
         }
     }
-    let total = softmax_shared(&mut sc, &mut red, local_max, len, tid);
+    let total = softmax_shared(&mut sc, 0, &mut red, local_max, len, tid);
     let slices = WG / d;
     let t = tid % d;
     let slice = tid / d;
