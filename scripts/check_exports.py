@@ -6,7 +6,9 @@ outputs. Run after the export code changes:
     ~/.cache/duet-py/bin/python scripts/check_exports.py /tmp/duet-exports
 
 The Rust test writes `full/` (a merged checkpoint), `adapter/` (PEFT LoRA adapter + the task's
-config.json) and `expected.json` (base model folder, input ids, the Rust logits).
+config.json) and `expected.json` (base model folder, input ids, the Rust logits); and, with
+`cargo test --test training masked_lm_training` under the same variable, `mlm/` (a masked LM trained
+by Duet, its MLM head created by Duet) with the Rust fill-mask top 5 in `mlm/expected.json`.
 """
 import json
 import sys
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
-from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
 TOL = 1e-4
 
@@ -43,6 +45,22 @@ def main(root: Path):
         ok &= check("peft loads the LoRA adapter", peft_model(input_ids=ids).logits[0].tolist(), exp["logits"])
         merged = peft_model.merge_and_unload()
         ok &= check("peft merge_and_unload", merged(input_ids=ids).logits[0].tolist(), exp["logits"])
+
+        mlm_dir = root / "mlm"
+        if (mlm_dir / "expected.json").is_file():
+            mexp = json.loads((mlm_dir / "expected.json").read_text())
+            tok = AutoTokenizer.from_pretrained(mlm_dir)
+            mlm = AutoModelForMaskedLM.from_pretrained(mlm_dir).eval()
+            enc = tok(mexp["text"], return_tensors="pt")
+            at = (enc.input_ids[0] == tok.mask_token_id).nonzero()[0].item()
+            probs = mlm(**enc).logits[0, at].softmax(-1)
+            top = probs.topk(5)
+            same = top.indices.tolist() == mexp["top5"]
+            print(f"transformers fill-mask top 5 of Duet's masked LM: {top.indices.tolist()} vs {mexp['top5']} {'ok' if same else 'MISMATCH'}")
+            ok &= same and check("  their scores", top.values.tolist(), mexp["scores"])
+        else:
+            print("no mlm/ export: run the masked_lm_training test with DUET_EXPORT_DIR too")
+            ok = False
     sys.exit(0 if ok else 1)
 
 

@@ -48,6 +48,7 @@ import torch
 import transformers
 from transformers import (
     AutoModelForCausalLM,
+    AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -78,6 +79,7 @@ EPS = 1e-8
 
 PAD_ID = 0  # [PAD] of the BERT fixtures; <|endoftext|> for gpt2-tiny
 CLS_ID, SEP_ID = 2, 3  # checked against the fixture tokenizer in make_batches
+MASK_ID = 4
 FIRST_FREE_ID = 5  # BERT ids 0..4 are the special tokens
 
 
@@ -148,6 +150,25 @@ CASES = {
         ],
         # lm_head is tied to wte: its rows get gradient from both uses.
         "embedding": "transformer.wte.weight",
+    },
+    # BERT's own objective: masked tokens (80% [MASK], 10% random, 10% kept, fixed here by the
+    # fixture's generator) predicted through the MLM head whose decoder is tied to the word
+    # embeddings, the loss on the chosen positions only.
+    "mlm": {
+        "base": "bert-mlm-f16",
+        "task": "masked-lm",
+        "lr": 1e-3,
+        "seed": 106,
+        "lora": None,
+        "params": [
+            "bert.encoder.layer.1.attention.self.query.weight",
+            "bert.encoder.layer.1.output.LayerNorm.weight",
+            "cls.predictions.transform.dense.weight",
+            "cls.predictions.transform.LayerNorm.weight",
+            "cls.predictions.bias",
+        ],
+        # The decoder is tied: its rows get gradient from the input embedding and the output.
+        "embedding": "bert.embeddings.word_embeddings.weight",
     },
     "lora-seqcls": {
         "base": "bert-seqcls",
@@ -241,6 +262,7 @@ def make_batches(case: dict, model, gen: torch.Generator) -> list:
     if encoder:
         tok = AutoTokenizer.from_pretrained(str(FIXTURES / case["base"]))
         assert (tok.pad_token_id, tok.cls_token_id, tok.sep_token_id) == (PAD_ID, CLS_ID, SEP_ID)
+        assert tok.mask_token_id == MASK_ID
         assert len(tok) == vocab
     n_labels = model.config.num_labels
 
@@ -267,6 +289,20 @@ def make_batches(case: dict, model, gen: torch.Generator) -> list:
                 labels.append(lab)
             elif task == "causal-lm":
                 labels.append(list(seq))  # HF shifts internally
+            elif task == "masked-lm":
+                # DataCollatorForLanguageModeling's recipe with the draws fixed here: every
+                # content token chosen with p = 0.3 (at least one per sequence), then 80% mask,
+                # 10% a random id, 10% kept.
+                lab = [-100] * n
+                picks = [i for i in range(1, n - 1) if torch.rand((), generator=gen) < 0.3]
+                for i in picks or [randint(1, n - 1)]:
+                    lab[i] = seq[i]
+                    r = float(torch.rand((), generator=gen))
+                    if r < 0.8:
+                        seq[i] = MASK_ID
+                    elif r < 0.9:
+                        seq[i] = randint(FIRST_FREE_ID, vocab - 1)
+                labels.append(lab)
         if task == "sequence-classification":
             labels = randint(0, n_labels, (n_seq,))
         batches.append({"input_ids": ids, "labels": labels})
@@ -298,6 +334,7 @@ AUTO = {
     "sequence-classification": AutoModelForSequenceClassification,
     "token-classification": AutoModelForTokenClassification,
     "causal-lm": AutoModelForCausalLM,
+    "masked-lm": AutoModelForMaskedLM,
 }
 
 

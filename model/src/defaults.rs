@@ -57,12 +57,7 @@ pub async fn evaluate(
         (NER, Task::TokenClassification, dev, 0),
     ] {
         let model = Model::from_dir(models.join(name), &crate::device::cpu())?;
-        let labels = if task == Task::CausalLm {
-            Vec::new()
-        } else {
-            model.config.id2label.clone()
-        };
-        let prepared = Prepared { task, labels };
+        let prepared = Prepared::new(&model, task)?;
         let examples = encode_examples(&model, &prepared, &data, max_len)?;
         let metrics = evaluate(&model, &prepared, &examples, batch_size).await?;
         let mut v = serde_json::to_value(metrics).expect("json");

@@ -271,6 +271,88 @@ fn convert_to_f16_keeps_outputs_close() {
 }
 
 #[test]
+fn train_mlm_on_plain_text_then_fill_mask_with_it() {
+    // A BERT without an MLM head gets one; the output answers `duet fill-mask`.
+    let dir = scratch("mlm");
+    let text: String = TOY
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("text.txt"), format!("{text}\n").repeat(8)).unwrap();
+    let out = dir.join("model");
+    let run = |extra: &[&str]| -> Value {
+        let (data, model, output) = (
+            s(&dir.join("text.txt")),
+            s(&fixture_dir("bert-seqcls")),
+            s(&out),
+        );
+        let mut args = vec![
+            "train",
+            "--task",
+            "mlm",
+            "--data",
+            &data,
+            "--model",
+            &model,
+            "--output",
+            &output,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "4",
+            "--lr",
+            "2e-3",
+            "--max-length",
+            "16",
+            "--eval-split",
+            "0.25",
+            "--json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let summary = run(&[]);
+    let m = &summary["metrics"];
+    assert!(
+        m["accuracy"].is_f64() && m["top5_accuracy"].is_f64() && m["perplexity"].is_f64(),
+        "{summary}"
+    );
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForMaskedLM");
+    let fills: Value = serde_json::from_str(&ok(&[
+        "fill-mask",
+        "--model",
+        &s(&out),
+        "--text",
+        "i [MASK] it",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(fills[0].as_array().unwrap().len(), 5, "{fills}");
+    // Whole-word masking and another probability run too; a probability outside (0, 1] is a
+    // one-line error.
+    run(&["--whole-word-mask", "--mlm-probability", "0.3"]);
+    let fails = |model: &str, extra: &[&str]| {
+        let (data, output) = (s(&dir.join("text.txt")), s(&out));
+        let mut args = vec![
+            "train", "--task", "mlm", "--data", &data, "--model", model, "--output", &output,
+        ];
+        args.extend(extra);
+        let run = duet(&args);
+        let err = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(!run.status.success() && err.starts_with("error: "), "{err}");
+        err
+    };
+    let bert = s(&fixture_dir("bert-seqcls"));
+    let err = fails(&bert, &["--mlm-probability", "1.5"]);
+    assert!(err.contains("--mlm-probability"), "{err}");
+    // GPT-2 has no masked-LM head to give.
+    fails(&s(&fixture_dir("gpt2-tiny")), &[]);
+}
+
+#[test]
 fn bad_training_input_is_a_one_line_error() {
     let dir = scratch("bad");
     std::fs::write(dir.join("bad.csv"), "a,b,c\n1,2,3\n").unwrap();

@@ -44,7 +44,9 @@ fn batches(v: &Value, task: Task) -> Vec<Vec<Example>> {
                         Task::SequenceClassification => {
                             Target::Class(b["labels"][i].as_u64().unwrap() as usize)
                         }
-                        Task::TokenClassification => Target::Tokens(
+                        // Masked-LM: the fixture's ids are already masked, its labels the ids to
+                        // predict at the chosen positions (-100 elsewhere).
+                        Task::TokenClassification | Task::MaskedLm => Target::Tokens(
                             b["labels"][i]
                                 .as_array()
                                 .unwrap()
@@ -173,6 +175,11 @@ fn token_classification_steps_match_pytorch() {
 #[test]
 fn causal_lm_steps_match_pytorch() {
     run_case("lm");
+}
+
+#[test]
+fn masked_lm_steps_match_pytorch() {
+    run_case("mlm");
 }
 
 #[test]
@@ -430,4 +437,179 @@ fn head_only_and_top_layers_train_only_those_parameters() {
         all.iter().any(|k| k.starts_with("bert.embeddings"))
             && all.iter().any(|k| k.starts_with("bert.encoder.layer.0."))
     );
+}
+
+/// The toy sentences as plain text, one per line: what a masked LM learns from.
+fn toy_text() -> String {
+    toy_sentiment()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once('\t').expect("label\ttext").1)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Step losses of a masked-LM run on `model` (already holding its head) with `seed`.
+fn mlm_losses(
+    model: &Model,
+    prepared: &duet_model::train::Prepared,
+    set: &[Example],
+    seed: u64,
+) -> Vec<f32> {
+    let cfg = TrainConfig {
+        epochs: 1,
+        max_steps: Some(4),
+        batch_size: 8,
+        learning_rate: 5e-3,
+        seed,
+        dropout: false,
+        ..TrainConfig::default()
+    };
+    let mut losses = Vec::new();
+    block_on(duet_model::train::train(
+        model.clone(),
+        prepared,
+        set,
+        &[],
+        cfg,
+        |ev| {
+            if let duet_model::train::TrainEvent::Step { loss, .. } = ev {
+                losses.push(*loss);
+            }
+            true
+        },
+        || 0.0,
+    ))
+    .unwrap();
+    losses
+}
+
+#[test]
+fn masked_lm_training_adds_a_head_learns_and_exports() {
+    use duet_model::config::Head;
+    // A BERT without an MLM head (it classifies) gets a fresh one, HF-initialised and tied.
+    let base = load("bert-seqcls");
+    assert_ne!(base.config.head, Head::MaskedLm);
+    let data = TaskData::parse(Task::MaskedLm, &toy_text()).unwrap();
+    let (train_data, eval_data) = data.split(0.25, 1);
+    // Blocks of 16 tokens, so that the run has several batches.
+    let (model, prepared, train_set) = prepare(base, Task::MaskedLm, &train_data, 16).unwrap();
+    assert_eq!(model.config.head, Head::MaskedLm);
+    assert_eq!(model.config.architecture, "BertForMaskedLM");
+    let tensors: HashMap<String, Vec<f32>> =
+        block_on(named_tensors(&model.network, &model.config.arch))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _, d)| (k, d))
+            .collect();
+    assert!(tensors["cls.predictions.bias"].iter().all(|&b| b == 0.0));
+    assert!(tensors["cls.predictions.transform.LayerNorm.weight"]
+        .iter()
+        .all(|&w| w == 1.0));
+    let dense = &tensors["cls.predictions.transform.dense.weight"];
+    let std = (dense.iter().map(|w| w * w).sum::<f32>() / dense.len() as f32).sqrt();
+    assert!((std - 0.02).abs() < 0.004, "dense init std {std}");
+    assert!(
+        !tensors.contains_key("cls.predictions.decoder.weight"),
+        "the decoder is the word embeddings, not a copy"
+    );
+    // Blocks are [CLS] … [SEP] with the words in between; stored unmasked.
+    let first = &train_set[0];
+    assert_eq!(first.ids.len(), 16);
+    assert!(
+        matches!(&first.target, Target::Unmasked { words } if words[0].is_none() && words[15].is_none() && words[1].is_some())
+    );
+    let eval_set = duet_model::train::encode_examples(&model, &prepared, &eval_data, 16).unwrap();
+
+    // The same seed masks the same tokens: the same losses; another seed, other losses.
+    let a = mlm_losses(&model, &prepared, &train_set, 7);
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, mlm_losses(&model, &prepared, &train_set, 7));
+    assert_ne!(a, mlm_losses(&model, &prepared, &train_set, 8));
+
+    // Training lowers the held-out loss; the metrics are the masked tokens' ranks.
+    let before = block_on(duet_model::train::evaluate(&model, &prepared, &eval_set, 8)).unwrap();
+    let cfg = TrainConfig {
+        epochs: 30,
+        batch_size: 8,
+        learning_rate: 2e-3,
+        dropout: false,
+        ..TrainConfig::default()
+    };
+    let trained = block_on(duet_model::train::train(
+        model,
+        &prepared,
+        &train_set,
+        &eval_set,
+        cfg,
+        |_| true,
+        || 0.0,
+    ))
+    .unwrap();
+    let after = trained.metrics.clone().unwrap();
+    assert!(after.loss < before.loss * 0.6, "{before:?} -> {after:?}");
+    let (top1, top5) = (after.accuracy.unwrap(), after.top5_accuracy.unwrap());
+    assert!(
+        top1 > before.accuracy.unwrap() && top5 > before.top5_accuracy.unwrap() && top5 >= top1,
+        "{before:?} -> {after:?}"
+    );
+    assert!((after.perplexity.unwrap() - after.loss.exp()).abs() < 1e-9);
+
+    // The full checkpoint loads back with the same fill-mask answers.
+    let trained = trained.model;
+    let text = "i [MASK] it";
+    let fills = |m: &Model| {
+        block_on(duet_model::pipelines::fill_mask::fill_mask(
+            m,
+            &[text.to_string()],
+            5,
+        ))
+        .unwrap()
+        .remove(0)
+    };
+    let want = fills(&trained);
+    let full = block_on(export::full_checkpoint(&trained, DType::F32)).unwrap();
+    let reloaded = Model::from_files(&full, &trained.device).unwrap();
+    assert_eq!(reloaded.config.head, Head::MaskedLm);
+    let got = fills(&reloaded);
+    assert_eq!(
+        got.iter().map(|f| f.token).collect::<Vec<_>>(),
+        want.iter().map(|f| f.token).collect::<Vec<_>>()
+    );
+    // For scripts/check_exports.py: transformers' fill-mask top 5 from the same files.
+    if let Some(dir) = std::env::var_os("DUET_EXPORT_DIR") {
+        let dir = std::path::PathBuf::from(dir).join("mlm");
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in full.names() {
+            std::fs::write(dir.join(n), full.get(n).unwrap()).unwrap();
+        }
+        let record = serde_json::json!({
+            "text": text,
+            "top5": want.iter().map(|f| f.token).collect::<Vec<_>>(),
+            "scores": want.iter().map(|f| f.score).collect::<Vec<_>>(),
+        });
+        std::fs::write(
+            dir.join("expected.json"),
+            serde_json::to_vec_pretty(&record).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn distilbert_gets_a_masked_lm_head_and_trains() {
+    use duet_model::config::Head;
+    let base = load("distilbert-tokcls");
+    assert_ne!(base.config.head, Head::MaskedLm);
+    let data = TaskData::parse(Task::MaskedLm, &toy_text()).unwrap();
+    let (model, prepared, set) = prepare(base, Task::MaskedLm, &data, 16).unwrap();
+    assert_eq!(model.config.architecture, "DistilBertForMaskedLM");
+    let losses = mlm_losses(&model, &prepared, &set, 3);
+    assert!(
+        losses.iter().all(|l| l.is_finite() && *l > 0.0),
+        "{losses:?}"
+    );
+    let full = block_on(export::full_checkpoint(&model, DType::F32)).unwrap();
+    let reloaded = Model::from_files(&full, &model.device).unwrap();
+    assert_eq!(reloaded.config.head, Head::MaskedLm);
 }

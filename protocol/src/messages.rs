@@ -132,7 +132,7 @@ impl Default for GenerateParams {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainParams {
-    /// `classify`, `ner` or `lm`.
+    /// `classify`, `ner`, `lm` or `mlm`.
     pub task: String,
     /// The examples as pasted or uploaded (TSV/CSV, CoNLL, or plain text).
     pub data: String,

@@ -80,6 +80,9 @@ pub struct Metrics {
     pub loss: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
+    /// Masked-LM: how often the masked token is among the five best predictions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top5_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub macro_f1: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

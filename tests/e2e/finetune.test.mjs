@@ -115,6 +115,37 @@ test("Stop ends a LoRA run early; the adapter downloads", { timeout: SLOW * 2 },
   assert.equal(adapter.r, 8);
 });
 
+test("a masked-LM fine-tune: BERT gets an MLM head, learns to fill blanks, and the Fill-mask page uses it", { timeout: SLOW * 2 }, async () => {
+  const page = await t.duet.tab("Fine-tune");
+  await page.getByLabel("Task").selectOption("mlm");
+  assert.match(await page.locator("p.hint").textContent(), /fill in its words/);
+  // bert-seqcls classifies: it has no MLM head, so training makes one.
+  await page.getByLabel("Base model").fill(`${t.hostUrl}/models/bert-seqcls/`);
+  const text = toyData(60).split("\n").map((l) => l.split("\t")[0]).join("\n");
+  await page.getByLabel("Training data").fill(text);
+  await page.getByLabel("What to train").selectOption("all");
+  await page.getByLabel("Epochs").fill("8");
+  await page.getByLabel("Batch size").fill("4");
+  await page.getByLabel("Learning rate").fill("0.003");
+  await page.getByLabel("Held-out fraction").fill("0.2");
+  await page.getByRole("button", { name: "Start training" }).click();
+  await page.getByRole("status").filter({ hasText: "Finished after" }).waitFor({ timeout: SLOW * 2 });
+  const l = await losses(page);
+  assert.ok(l && l.steps >= 8 && l.last < l.first, JSON.stringify(l));
+  const metrics = await page.getByRole("table", { name: "Evaluation metrics" }).textContent();
+  assert.match(metrics, /top-5 accuracy/);
+  assert.match(metrics, /perplexity/);
+  await page.getByRole("button", { name: "Use it on the fill-mask page" }).click();
+  await page.getByRole("status").filter({ hasText: "now on the fill-mask page" }).waitFor({ timeout: SLOW });
+  const fill = await t.duet.tab("Fill-mask");
+  assert.match(await t.duet.loaded(fill, "fine-tuned"), /BertForMaskedLM/);
+  await fill.getByLabel("Text with a mask").fill("this is [MASK] , really london");
+  await fill.getByRole("button", { name: "Fill the mask" }).click();
+  const fills = fill.getByRole("table", { name: "Fills" }).getByRole("meter");
+  await fills.first().waitFor({ timeout: SLOW });
+  assert.equal(await fills.count(), 5);
+});
+
 test("bad training data is a clear error", { timeout: SLOW }, async () => {
   const page = t.duet.section("Fine-tune");
   await page.getByLabel("Training data").fill("");

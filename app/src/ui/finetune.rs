@@ -18,6 +18,7 @@ fn task_target(task: &str) -> (&'static str, &'static str, &'static str) {
     match task {
         "ner" => ("entities", "ner", duet_protocol::defaults::ENCODER),
         "lm" => ("generate", "generate", duet_protocol::defaults::GPT2),
+        "mlm" => ("fill-mask", "fill-mask", duet_protocol::defaults::ENCODER),
         _ => ("classify", "classify", duet_protocol::defaults::ENCODER),
     }
 }
@@ -26,6 +27,7 @@ fn data_hint(task: &str) -> &'static str {
     match task {
         "ner" => "CoNLL: one `token tag` per line, a blank line between sentences.",
         "lm" => "Plain text: the model learns to continue it.",
+        "mlm" => "Plain text: the model learns to fill in its words, 15% of them hidden at a time.",
         _ => "TSV or CSV: `text<TAB>label` per line (a header line `sentence label` is fine).",
     }
 }
@@ -57,6 +59,7 @@ fn metrics_rows(m: &Metrics) -> Vec<(&'static str, String)> {
     let mut rows = vec![("loss", format!("{:.4}", m.loss))];
     for (name, v) in [
         ("accuracy", m.accuracy),
+        ("top-5 accuracy", m.top5_accuracy),
         ("macro F1", m.macro_f1),
         ("precision", m.precision),
         ("recall", m.recall),
@@ -328,6 +331,7 @@ pub fn FineTunePage() -> impl IntoView {
                     <option value="classify">"Text classification"</option>
                     <option value="ner">"Named entities (token classification)"</option>
                     <option value="lm">"Language model (GPT)"</option>
+                    <option value="mlm">"Masked language model (BERT)"</option>
                 </select>
             </label>
             <label class="field">

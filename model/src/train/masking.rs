@@ -7,6 +7,7 @@
 
 use crate::generation::rng::Rng;
 use crate::tokenizer::Encoded;
+use crate::train::setup::{Example, Masking, Target};
 
 /// What `labels` holds at a position the loss ignores.
 pub const IGNORE: i64 = -100;
@@ -74,6 +75,61 @@ pub fn mask_tokens(
         }
     }
     Masked { input_ids, labels }
+}
+
+/// A masked-LM example (stored unmasked, `Target::Unmasked`) masked for one batch: the ids the
+/// model reads and `Target::Tokens` labels. Other examples come back as they are.
+pub fn mask_example(e: &Example, masking: &Masking, rng: &mut Rng) -> Example {
+    let Target::Unmasked { words } = &e.target else {
+        return e.clone();
+    };
+    let n = e.ids.len();
+    let enc = Encoded {
+        ids: e.ids.clone(),
+        type_ids: e.type_ids.clone(),
+        offsets: vec![(0, 0); n],
+        special: words.iter().map(Option::is_none).collect(),
+        tokens: Vec::new(),
+        word_ids: words.clone(),
+    };
+    let m = mask_tokens(
+        &enc,
+        masking.mask_id,
+        masking.vocab_size,
+        &masking.config,
+        rng,
+    );
+    Example {
+        ids: m.input_ids,
+        type_ids: e.type_ids.clone(),
+        target: Target::Tokens(m.labels),
+    }
+}
+
+/// A batch of masked-LM examples masked with `rng`. A batch where no token was chosen (short
+/// sequences, a low probability) would have no loss: then one non-special token of its first
+/// example is chosen and masked, so every step learns something.
+pub fn mask_batch(batch: &[&Example], masking: &Masking, rng: &mut Rng) -> Vec<Example> {
+    let mut out: Vec<Example> = batch
+        .iter()
+        .map(|e| mask_example(e, masking, rng))
+        .collect();
+    let none_chosen = out.iter().all(|e| e.token_labels().iter().all(|&l| l < 0));
+    if let (true, Some(first), Some(Target::Unmasked { words })) = (
+        none_chosen,
+        out.first_mut(),
+        batch.first().map(|e| &e.target),
+    ) {
+        let content: Vec<usize> = (0..words.len()).filter(|&i| words[i].is_some()).collect();
+        if !content.is_empty() {
+            let i = content[(rng.next_u64() % content.len() as u64) as usize];
+            let mut labels = vec![IGNORE; first.ids.len()];
+            labels[i] = batch[0].ids[i] as i64;
+            first.ids[i] = masking.mask_id;
+            first.target = Target::Tokens(labels);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -177,5 +233,36 @@ mod tests {
         );
         assert_eq!(m.labels[0], IGNORE);
         assert_eq!(*m.labels.last().unwrap(), IGNORE);
+    }
+
+    #[test]
+    fn a_batch_with_nothing_chosen_still_gets_one_masked_token() {
+        use crate::train::setup::{Example, Masking, Target};
+        let e = Example {
+            ids: vec![2, 10, 11, 12, 3],
+            type_ids: vec![0; 5],
+            target: Target::Unmasked {
+                words: vec![None, Some(0), Some(1), Some(2), None],
+            },
+        };
+        let masking = Masking {
+            mask_id: MASK,
+            vocab_size: VOCAB,
+            config: MaskingConfig {
+                probability: 1e-12,
+                whole_word: false,
+            },
+        };
+        for seed in 0..20 {
+            let out = mask_batch(&[&e, &e], &masking, &mut Rng::new(seed));
+            let labels = out[0].token_labels();
+            let chosen: Vec<usize> = (0..5).filter(|&i| labels[i] >= 0).collect();
+            assert_eq!(chosen.len(), 1, "seed {seed}");
+            let i = chosen[0];
+            assert!((1..4).contains(&i), "a content token, not [CLS]/[SEP]");
+            assert_eq!(labels[i], e.ids[i] as i64);
+            assert_eq!(out[0].ids[i], MASK);
+            assert!(out[1].token_labels().iter().all(|&l| l < 0));
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Fine-tuning that runs wherever the engine runs (native, and a browser tab): sequence
-//! classification, token classification and causal language modelling, training the head, the
+//! classification, token classification, causal and masked language modelling, training the head, the
 //! top layers, everything, or LoRA adapters. Progress arrives as events; returning `false` from
 //! the callback cancels between steps. The loss is read back once per step, asynchronously.
 
@@ -26,7 +26,8 @@ use crate::Model;
 use lora::LoraConfig;
 use optim::{lr_at, AdamW, Schedule};
 
-pub use setup::{encode_examples, prepare, Example, Prepared, Target, Task, TaskData};
+pub use masking::MaskingConfig;
+pub use setup::{encode_examples, prepare, Example, Masking, Prepared, Target, Task, TaskData};
 
 /// Which parameters learn.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,7 +283,7 @@ pub fn task_loss(
             let picked = log_softmax(logits, 1).gather(1, labels); // [B, 1]
             Ok(picked.mean().neg())
         }
-        Task::TokenClassification | Task::CausalLm => {
+        Task::TokenClassification | Task::CausalLm | Task::MaskedLm => {
             let logits = match task {
                 Task::CausalLm => net.gpt2()?.forward(eb.input_ids.clone()),
                 _ => net.token_logits(&eb)?,
@@ -311,6 +312,12 @@ pub fn task_loss(
     }
 }
 
+/// Offsets the seed of a run's masking stream from its shuffling stream.
+const MASK_STREAM: u64 = 0x6d61_736b;
+/// Held-out masked-LM examples are masked with this seed, so that every evaluation of a run (and
+/// of any model) scores the same positions.
+const EVAL_MASK_SEED: u64 = 0;
+
 /// Held-out loss and the task's metrics, in batches of `batch_size`.
 pub async fn evaluate(
     model: &Model,
@@ -318,6 +325,21 @@ pub async fn evaluate(
     examples: &[Example],
     batch_size: usize,
 ) -> Result<Metrics> {
+    let masked: Vec<Example>;
+    let examples = match &prepared.masking {
+        Some(m) => {
+            let mut rng = Rng::new(EVAL_MASK_SEED);
+            masked = examples
+                .chunks(batch_size.max(1))
+                .flat_map(|c| {
+                    let refs: Vec<&Example> = c.iter().collect();
+                    masking::mask_batch(&refs, m, &mut rng)
+                })
+                .collect();
+            &masked[..]
+        }
+        None => examples,
+    };
     let net = &model.network;
     let task = prepared.task;
     let device = &model.device;
@@ -327,6 +349,8 @@ pub async fn evaluate(
     let (mut pred, mut gold) = (Vec::new(), Vec::new());
     let (mut pred_tags, mut gold_tags): (Vec<Vec<String>>, Vec<Vec<String>>) =
         (Vec::new(), Vec::new());
+    // Masked-LM: where each masked token's own id ranks among the predictions (0 = top).
+    let mut ranks: Vec<f32> = Vec::new();
     for chunk in examples.chunks(batch_size.max(1)) {
         crate::device::yield_now().await;
         let refs: Vec<&Example> = chunk.iter().collect();
@@ -371,6 +395,30 @@ pub async fn evaluate(
                     gold_tags.push(g);
                 }
             }
+            Task::MaskedLm => {
+                let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
+                let eb = EncoderBatch::new(&encs, pad, device)?;
+                let logits = net.token_logits(&eb)?; // [B, T, V]
+                let [b, t, _] = logits.dims();
+                let mut ids = vec![0i64; b * t];
+                for (row, e) in chunk.iter().enumerate() {
+                    for (i, &l) in e.token_labels().iter().enumerate() {
+                        ids[row * t + i] = l.max(0);
+                    }
+                }
+                let ids = Tensor::<3, Int>::from_data(TensorData::new(ids, [b, t, 1]), device);
+                // Ranked on the device: only [B, T] counts come back, not the vocabulary.
+                let own = logits.clone().gather(2, ids);
+                let above = logits.greater(own).float().sum_dim(2).reshape([b, t]);
+                let above = read_f32(above).await?;
+                for (row, e) in chunk.iter().enumerate() {
+                    for (i, &l) in e.token_labels().iter().enumerate() {
+                        if l >= 0 {
+                            ranks.push(above[row * t + i]);
+                        }
+                    }
+                }
+            }
             Task::CausalLm => {}
         }
     }
@@ -391,6 +439,14 @@ pub async fn evaluate(
             m.f1 = Some(s.f1);
         }
         Task::CausalLm => m.perplexity = Some(loss.exp()),
+        Task::MaskedLm => {
+            let share = |k: f32| {
+                ranks.iter().filter(|&&r| r < k).count() as f64 / ranks.len().max(1) as f64
+            };
+            m.perplexity = Some(loss.exp());
+            m.accuracy = Some(share(1.0));
+            m.top5_accuracy = Some(share(5.0));
+        }
     }
     Ok(m)
 }
@@ -429,6 +485,9 @@ pub async fn train(
     let (mut step, mut seen, mut cancelled, mut last_loss) = (0usize, 0usize, false, f32::NAN);
     let mut metrics = None;
     let mut order: Vec<usize> = (0..train_set.len()).collect();
+    // Masked-LM batches are masked as they are drawn (a new mask each epoch, as HF's collator),
+    // from a stream of their own so that the batch order is the same with or without masking.
+    let mut mask_rng = Rng::new(cfg.seed.wrapping_add(MASK_STREAM));
     'epochs: for epoch in 0..cfg.epochs.max(1) {
         shuffle(&mut order, &mut rng);
         for idx in batches(&order, train_set, &cfg, &mut rng) {
@@ -437,6 +496,13 @@ pub async fn train(
             }
             crate::device::yield_now().await;
             let batch: Vec<&Example> = idx.iter().map(|&i| &train_set[i]).collect();
+            let masked = prepared
+                .masking
+                .map(|m| masking::mask_batch(&batch, &m, &mut mask_rng));
+            let batch: Vec<&Example> = match &masked {
+                Some(m) => m.iter().collect(),
+                None => batch,
+            };
             let lr = trainer.learning_rate();
             last_loss = trainer.step(&batch).await?;
             step += 1;

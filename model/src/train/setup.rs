@@ -14,6 +14,7 @@ use crate::models::distilbert::DistilBert;
 use crate::network::Network;
 use crate::tokenizer::Encoded;
 use crate::train::data::{self, TaggedSentence, TextExample};
+use crate::train::masking::MaskingConfig;
 use crate::train::Trainable;
 use crate::Model;
 
@@ -23,6 +24,8 @@ pub enum Task {
     SequenceClassification,
     TokenClassification,
     CausalLm,
+    /// BERT's own objective: predict masked tokens (see `masking`).
+    MaskedLm,
 }
 
 impl std::str::FromStr for Task {
@@ -32,8 +35,9 @@ impl std::str::FromStr for Task {
             "classify" | "sequence-classification" => Ok(Self::SequenceClassification),
             "ner" | "token-classification" => Ok(Self::TokenClassification),
             "lm" | "causal-lm" => Ok(Self::CausalLm),
+            "mlm" | "masked-lm" => Ok(Self::MaskedLm),
             _ => Err(DuetError::InvalidOption(format!(
-                "task `{s}` (use classify, ner or lm)"
+                "task `{s}` (use classify, ner, lm or mlm)"
             ))),
         }
     }
@@ -53,7 +57,7 @@ impl TaskData {
         Ok(match task {
             Task::SequenceClassification => Self::Labelled(data::parse_labelled(content)?),
             Task::TokenClassification => Self::Tagged(data::parse_conll(content)?),
-            Task::CausalLm => {
+            Task::CausalLm | Task::MaskedLm => {
                 if content.trim().is_empty() {
                     return Err(DuetError::EmptyInput("the text is empty".into()));
                 }
@@ -119,11 +123,14 @@ fn shuffled_cut<T: Clone>(mut v: Vec<T>, f: f64, seed: u64) -> (Vec<T>, Vec<T>) 
     (a.to_vec(), b.to_vec())
 }
 
-/// What a label position holds: a class, or per-token ids with -100 for "ignore".
+/// What a label position holds: a class, or per-token ids with -100 for "ignore". Masked-LM
+/// examples are stored unmasked, with each token's word (`None` for `[CLS]`/`[SEP]`, never
+/// chosen), and masked afresh for every batch (`masking::mask_example`), as HF's collator does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Class(usize),
     Tokens(Vec<i64>),
+    Unmasked { words: Vec<Option<u32>> },
 }
 
 /// One tokenized training example.
@@ -150,23 +157,67 @@ impl Example {
     pub fn class(&self) -> Option<usize> {
         match self.target {
             Target::Class(c) => Some(c),
-            Target::Tokens(_) => None,
+            _ => None,
         }
     }
 
     pub fn token_labels(&self) -> &[i64] {
         match &self.target {
             Target::Tokens(t) => t,
-            Target::Class(_) => &[],
+            _ => &[],
         }
     }
 }
 
-/// The task and its label names, index = class id.
+/// The task and its label names, index = class id; for masked-LM, how to mask.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub task: Task,
     pub labels: Vec<String>,
+    pub masking: Option<Masking>,
+}
+
+impl Prepared {
+    /// What `model` needs for `task`: its label names, or for masked-LM its mask token and
+    /// vocabulary with the default masking settings.
+    pub fn new(model: &Model, task: Task) -> Result<Self> {
+        let (labels, masking) = match task {
+            Task::CausalLm => (Vec::new(), None),
+            Task::MaskedLm => {
+                let mask_id = model
+                    .tokenizer
+                    .mask_token
+                    .as_deref()
+                    .and_then(|t| model.tokenizer.token_to_id(t))
+                    .ok_or_else(|| {
+                        DuetError::InvalidOption(
+                            "the tokenizer has no mask token, so it cannot train a masked LM"
+                                .into(),
+                        )
+                    })?;
+                let masking = Masking {
+                    mask_id,
+                    vocab_size: model.config.vocab_size(),
+                    config: MaskingConfig::default(),
+                };
+                (Vec::new(), Some(masking))
+            }
+            _ => (model.config.id2label.clone(), None),
+        };
+        Ok(Self {
+            task,
+            labels,
+            masking,
+        })
+    }
+}
+
+/// How masked-LM batches are masked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Masking {
+    pub mask_id: u32,
+    pub vocab_size: usize,
+    pub config: MaskingConfig,
 }
 
 /// Sorts labels so numeric ones go in number order ("0", "1", … "10").
@@ -202,18 +253,14 @@ pub fn prepare(
             model.network.gpt2()?;
             model
         }
+        (Task::MaskedLm, TaskData::Text(_)) => with_head(model, Head::MaskedLm, &[])?,
         _ => {
             return Err(DuetError::InvalidOption(
                 "the data does not match the task".into(),
             ))
         }
     };
-    let labels = if task == Task::CausalLm {
-        Vec::new()
-    } else {
-        model.config.id2label.clone()
-    };
-    let prepared = Prepared { task, labels };
+    let prepared = Prepared::new(&model, task)?;
     let examples = encode_examples(&model, &prepared, data, max_len)?;
     Ok((model, prepared, examples))
 }
@@ -298,6 +345,39 @@ pub fn encode_examples(
                 })
                 .collect())
         }
+        (Task::MaskedLm, TaskData::Text(text)) => {
+            // The text in blocks of `cap` tokens, each `[CLS] … [SEP]` (HF's `group_texts`).
+            let tok = &model.tokenizer;
+            let special = |t: &Option<String>, what: &str| {
+                t.as_deref()
+                    .and_then(|t| tok.token_to_id(t))
+                    .ok_or_else(|| DuetError::Tokenizer(format!("the tokenizer has no {what}")))
+            };
+            let (cls, sep) = (
+                special(&tok.cls_token, "[CLS]")?,
+                special(&tok.sep_token, "[SEP]")?,
+            );
+            if cap < 3 {
+                return Err(DuetError::InvalidOption(
+                    "masked-LM blocks need at least 3 tokens".into(),
+                ));
+            }
+            let e = tok.encode(text, false)?;
+            let words: Vec<Option<u32>> = e.word_ids.clone();
+            Ok(e.ids
+                .chunks(cap - 2)
+                .zip(words.chunks(cap - 2))
+                .map(|(ids, w)| {
+                    let ids: Vec<u32> = [&[cls], ids, &[sep]].concat();
+                    let words = [&[None], w, &[None]].concat();
+                    Example {
+                        type_ids: vec![0; ids.len()],
+                        ids,
+                        target: Target::Unmasked { words },
+                    }
+                })
+                .collect())
+        }
         _ => Err(DuetError::InvalidOption(
             "the data does not match the task".into(),
         )),
@@ -316,7 +396,9 @@ fn truncate(mut ids: Vec<u32>, mut types: Vec<u32>, cap: usize) -> (Vec<u32>, Ve
 }
 
 /// `model` with `head` over `labels`: the checkpoint's own head when it already has it with the
-/// same label set (its order kept), else a freshly initialised one.
+/// same label set (its order kept), else a freshly initialised one (HF's initialisation:
+/// normal(0.02) weights, zero biases, unit layer norms; a masked LM's decoder is tied to the
+/// word embeddings the encoder keeps).
 pub fn with_head(model: Model, head: Head, labels: &[String]) -> Result<Model> {
     let same_set = {
         let mut a = model.config.id2label.clone();
@@ -325,7 +407,8 @@ pub fn with_head(model: Model, head: Head, labels: &[String]) -> Result<Model> {
         b.sort();
         a == b
     };
-    if model.config.head == head && same_set {
+    // A masked LM's head is the checkpoint's whenever it has one (its labels are the vocabulary).
+    if model.config.head == head && (same_set || head == Head::MaskedLm) {
         return Ok(model);
     }
     let family = match &model.config.arch {
@@ -341,6 +424,7 @@ pub fn with_head(model: Model, head: Head, labels: &[String]) -> Result<Model> {
     let suffix = match head {
         Head::SequenceClassification => "ForSequenceClassification",
         Head::TokenClassification => "ForTokenClassification",
+        Head::MaskedLm => "ForMaskedLM",
         _ => {
             return Err(DuetError::InvalidOption(format!(
                 "cannot train a {} head",
@@ -353,20 +437,23 @@ pub fn with_head(model: Model, head: Head, labels: &[String]) -> Result<Model> {
         .as_object_mut()
         .ok_or_else(|| DuetError::Config("not an object".into()))?;
     obj.insert("architectures".into(), json!([format!("{family}{suffix}")]));
-    let id2label: serde_json::Map<String, Value> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (i.to_string(), json!(l)))
-        .collect();
-    let label2id: serde_json::Map<String, Value> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.clone(), json!(i)))
-        .collect();
-    obj.insert("id2label".into(), Value::Object(id2label));
-    obj.insert("label2id".into(), Value::Object(label2id));
-    obj.remove("num_labels");
-    obj.remove("problem_type");
+    // A masked LM's outputs are the vocabulary: it keeps the config's label fields as they are.
+    if head != Head::MaskedLm {
+        let id2label: serde_json::Map<String, Value> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), json!(l)))
+            .collect();
+        let label2id: serde_json::Map<String, Value> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), json!(i)))
+            .collect();
+        obj.insert("id2label".into(), Value::Object(id2label));
+        obj.insert("label2id".into(), Value::Object(label2id));
+        obj.remove("num_labels");
+        obj.remove("problem_type");
+    }
     let config = ModelConfig::from_json(&serde_json::to_vec(&raw).expect("json"))?;
     let device = model.device.clone();
     let n = labels.len();

@@ -8,14 +8,23 @@ use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::optim::Schedule;
 use duet_model::train::scratch::{self, Gpt2Shape};
-use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
+use duet_model::train::{
+    self, prepare, MaskingConfig, Task, TaskData, TrainConfig, TrainEvent, Trainable,
+};
 use duet_model::{DuetError, Model, ModelFiles};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// classify (text,label CSV/TSV), ner (CoNLL) or lm (plain text).
+    /// classify (text,label CSV/TSV), ner (CoNLL), lm or mlm (plain text).
     #[arg(long)]
     task: String,
+    /// mlm: the share of tokens chosen for prediction (of those, 80% become [MASK], 10% a
+    /// random token, 10% stay).
+    #[arg(long, default_value_t = 0.15)]
+    mlm_probability: f64,
+    /// mlm: choose whole words (all of a word's pieces together).
+    #[arg(long)]
+    whole_word_mask: bool,
     /// Training data file.
     #[arg(long)]
     data: PathBuf,
@@ -180,7 +189,18 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         }
         None => data.split(a.eval_split, a.seed),
     };
-    let (model, prepared, mut train_set) = prepare(base, task, &train_data, a.max_length)?;
+    let (model, mut prepared, mut train_set) = prepare(base, task, &train_data, a.max_length)?;
+    if let Some(m) = &mut prepared.masking {
+        if !(a.mlm_probability > 0.0 && a.mlm_probability <= 1.0) {
+            return Err(DuetError::InvalidOption(
+                "--mlm-probability must be in (0, 1]".into(),
+            ));
+        }
+        m.config = MaskingConfig {
+            probability: a.mlm_probability,
+            whole_word: a.whole_word_mask,
+        };
+    }
     let eval_set = train::encode_examples(&model, &prepared, &eval_data, a.max_length)?;
     if let Some(n) = a.limit {
         train_set.truncate(n);
