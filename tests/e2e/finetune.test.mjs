@@ -147,7 +147,7 @@ test("a masked-LM fine-tune: BERT gets an MLM head, learns to fill blanks, and t
 });
 
 test("bad training data is a clear error", { timeout: SLOW }, async () => {
-  const page = t.duet.section("Fine-tune");
+  const page = await t.duet.tab("Fine-tune");
   await page.getByLabel("Training data").fill("");
   await page.getByRole("button", { name: "Start training" }).click();
   assert.match(await t.duet.error(page), /no examples/);
