@@ -116,7 +116,11 @@ impl Network {
 
     /// `[B, T, labels]` (token classification) or `[B, T, vocab]` (masked LM).
     pub fn token_logits(&self, batch: &EncoderBatch) -> Result<Tensor<3>> {
-        let hidden = self.hidden_states(batch)?;
+        self.token_head(self.hidden_states(batch)?)
+    }
+
+    /// The token-level head over hidden states `[B, T, C]` (any rows of them).
+    pub fn token_head(&self, hidden: Tensor<3>) -> Result<Tensor<3>> {
         let logits = match self {
             Network::Bert(m) => m.token_logits(hidden),
             Network::DistilBert(m) => m.token_logits(hidden),

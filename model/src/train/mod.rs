@@ -283,7 +283,11 @@ pub fn task_loss(
             let picked = log_softmax(logits, 1).gather(1, labels); // [B, 1]
             Ok(picked.mean().neg())
         }
-        Task::TokenClassification | Task::CausalLm | Task::MaskedLm => {
+        Task::MaskedLm => {
+            let (logits, labels) = masked_logits(net, &eb, batch, device)?; // [1, N, V], [1, N, 1]
+            Ok(log_softmax(logits, 2).gather(2, labels).mean().neg())
+        }
+        Task::TokenClassification | Task::CausalLm => {
             let logits = match task {
                 Task::CausalLm => net.gpt2()?.forward(eb.input_ids.clone()),
                 _ => net.token_logits(&eb)?,
@@ -317,6 +321,39 @@ const MASK_STREAM: u64 = 0x6d61_736b;
 /// Held-out masked-LM examples are masked with this seed, so that every evaluation of a run (and
 /// of any model) scores the same positions.
 const EVAL_MASK_SEED: u64 = 0;
+
+/// The head's vocabulary logits `[1, N, V]` at the batch's N masked positions, and the ids there
+/// `[1, N, 1]`. HF scores every position and ignores all but these (the same loss): only their
+/// hidden states go through the vocabulary-wide projection, about 15% of the rows.
+fn masked_logits(
+    net: &Network,
+    eb: &EncoderBatch,
+    batch: &[&Example],
+    device: &Device,
+) -> Result<(Tensor<3>, Tensor<3, Int>)> {
+    let hidden = net.hidden_states(eb)?; // [B, T, C]
+    let [b, t, c] = hidden.dims();
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for (row, e) in batch.iter().enumerate() {
+        for (i, &l) in e.token_labels().iter().enumerate() {
+            if l >= 0 {
+                rows.push((row * t + i) as i64);
+                labels.push(l);
+            }
+        }
+    }
+    let n = rows.len();
+    if n == 0 {
+        return Err(DuetError::EmptyInput("a batch has no masked tokens".into()));
+    }
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
+    let chosen = hidden
+        .reshape([b * t, c])
+        .select(0, rows)
+        .reshape([1, n, c]);
+    let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [1, n, 1]), device);
+    Ok((net.token_head(chosen)?, labels))
+}
 
 /// Held-out loss and the task's metrics, in batches of `batch_size`.
 pub async fn evaluate(
@@ -398,26 +435,12 @@ pub async fn evaluate(
             Task::MaskedLm => {
                 let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
                 let eb = EncoderBatch::new(&encs, pad, device)?;
-                let logits = net.token_logits(&eb)?; // [B, T, V]
-                let [b, t, _] = logits.dims();
-                let mut ids = vec![0i64; b * t];
-                for (row, e) in chunk.iter().enumerate() {
-                    for (i, &l) in e.token_labels().iter().enumerate() {
-                        ids[row * t + i] = l.max(0);
-                    }
-                }
-                let ids = Tensor::<3, Int>::from_data(TensorData::new(ids, [b, t, 1]), device);
-                // Ranked on the device: only [B, T] counts come back, not the vocabulary.
-                let own = logits.clone().gather(2, ids);
-                let above = logits.greater(own).float().sum_dim(2).reshape([b, t]);
-                let above = read_f32(above).await?;
-                for (row, e) in chunk.iter().enumerate() {
-                    for (i, &l) in e.token_labels().iter().enumerate() {
-                        if l >= 0 {
-                            ranks.push(above[row * t + i]);
-                        }
-                    }
-                }
+                let refs: Vec<&Example> = chunk.iter().collect();
+                let (logits, labels) = masked_logits(net, &eb, &refs, device)?;
+                // Ranked on the device: only one count per masked token comes back.
+                let own = logits.clone().gather(2, labels);
+                let above = logits.greater(own).float().sum_dim(2).flatten::<1>(0, 2);
+                ranks.extend(read_f32(above).await?);
             }
             Task::CausalLm => {}
         }
