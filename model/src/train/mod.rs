@@ -194,7 +194,8 @@ impl Trainer {
         )
     }
 
-    /// One optimizer step on `batch`; returns the loss before the update.
+    /// One optimizer step on `batch`; returns the loss before the update. Masked-LM examples
+    /// must be masked already (`masking::mask_batch`; `train` does it per batch).
     pub async fn step(&mut self, batch: &[&Example]) -> Result<f32> {
         let lr = self.learning_rate();
         let loss = task_loss(self.network(), self.task, batch, self.pad_id, &self.device)?;
