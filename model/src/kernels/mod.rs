@@ -310,7 +310,6 @@ pub fn linear<const D: usize>(
                 act,
                 has_res,
                 transposed,
-                WIDE_ROWS,
             );
         }
     } else {
