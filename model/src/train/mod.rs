@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod optim;
 pub mod scratch;
 pub mod setup;
+pub mod side_by_side;
 
 use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
@@ -262,6 +263,94 @@ fn int_tensor(v: Vec<i64>, shape: [usize; 2], device: &Device) -> Tensor<2, Int>
     Tensor::from_data(TensorData::new(v, shape), device)
 }
 
+/// A batch's logits where the task's loss reads them, with the gold labels there.
+#[allow(clippy::large_enum_variant)] // one per batch, moved once: boxing would buy nothing
+enum Scores {
+    /// `[B, L]` logits and each row's class `[B, 1]`.
+    Sequence(Tensor<2>, Tensor<2, Int>),
+    /// `[B, T, C]` logits, labels `[B, T, 1]`, a 0/1 mask `[B, T]` of the labelled positions and
+    /// their count.
+    Tokens(Tensor<3>, Tensor<3, Int>, Tensor<2>, f32),
+    /// `[1, N, V]` logits at the N masked positions and their ids `[1, N, 1]`.
+    Masked(Tensor<3>, Tensor<3, Int>),
+}
+
+impl Scores {
+    /// One forward pass of `net` over `batch`, as `task` scores it.
+    fn of(
+        net: &Network,
+        task: Task,
+        batch: &[&Example],
+        pad: u32,
+        device: &Device,
+    ) -> Result<Self> {
+        let encs: Vec<crate::tokenizer::Encoded> = batch.iter().map(|e| e.encoded()).collect();
+        let eb = EncoderBatch::new(&encs, pad, device)?;
+        let [b, t] = eb.input_ids.dims();
+        Ok(match task {
+            Task::SequenceClassification => {
+                let logits = net.sequence_logits(&eb)?; // [B, L]
+                let labels: Vec<i64> = batch
+                    .iter()
+                    .map(|e| e.class().unwrap_or(0) as i64)
+                    .collect();
+                Self::Sequence(logits, int_tensor(labels, [b, 1], device))
+            }
+            Task::MaskedLm => {
+                let (logits, labels) = masked_logits(net, &eb, batch, device)?;
+                Self::Masked(logits, labels)
+            }
+            Task::TokenClassification | Task::CausalLm => {
+                let logits = match task {
+                    Task::CausalLm => net.gpt2()?.forward(eb.input_ids.clone()),
+                    _ => net.token_logits(&eb)?,
+                }; // [B, T, C]
+                let mut labels = vec![0i64; b * t];
+                let mut mask = vec![0f32; b * t];
+                for (row, e) in batch.iter().enumerate() {
+                    for (i, &l) in e.token_labels().iter().enumerate() {
+                        if l >= 0 {
+                            labels[row * t + i] = l;
+                            mask[row * t + i] = 1.0;
+                        }
+                    }
+                }
+                let count: f32 = mask.iter().sum();
+                if count == 0.0 {
+                    return Err(DuetError::EmptyInput(
+                        "a batch has no labelled tokens".into(),
+                    ));
+                }
+                let labels =
+                    Tensor::<3, Int>::from_data(TensorData::new(labels, [b, t, 1]), device);
+                let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), device);
+                Self::Tokens(logits, labels, mask, count)
+            }
+        })
+    }
+
+    /// Mean cross-entropy over the scored positions (HF's loss for each task).
+    fn loss(&self) -> Tensor<1> {
+        match self {
+            Self::Sequence(logits, labels) => {
+                let picked = log_softmax(logits.clone(), 1).gather(1, labels.clone()); // [B, 1]
+                picked.mean().neg()
+            }
+            Self::Masked(logits, labels) => log_softmax(logits.clone(), 2)
+                .gather(2, labels.clone())
+                .mean()
+                .neg(),
+            Self::Tokens(logits, labels, mask, count) => {
+                let [b, t, _] = logits.dims();
+                let picked = log_softmax(logits.clone(), 2)
+                    .gather(2, labels.clone())
+                    .reshape([b, t]); // [B, T]
+                (picked * mask.clone()).sum().neg() / *count
+            }
+        }
+    }
+}
+
 /// Mean cross-entropy of the batch, HF's loss for each task (ignored positions excluded).
 pub fn task_loss(
     net: &Network,
@@ -270,55 +359,11 @@ pub fn task_loss(
     pad: u32,
     device: &Device,
 ) -> Result<Tensor<1>> {
-    let encs: Vec<crate::tokenizer::Encoded> = batch.iter().map(|e| e.encoded()).collect();
-    let eb = EncoderBatch::new(&encs, pad, device)?;
-    let [b, t] = eb.input_ids.dims();
-    match task {
-        Task::SequenceClassification => {
-            let logits = net.sequence_logits(&eb)?; // [B, L]
-            let labels: Vec<i64> = batch
-                .iter()
-                .map(|e| e.class().unwrap_or(0) as i64)
-                .collect();
-            let labels = int_tensor(labels, [b, 1], device);
-            let picked = log_softmax(logits, 1).gather(1, labels); // [B, 1]
-            Ok(picked.mean().neg())
-        }
-        Task::MaskedLm => {
-            let (logits, labels) = masked_logits(net, &eb, batch, device)?; // [1, N, V], [1, N, 1]
-            Ok(log_softmax(logits, 2).gather(2, labels).mean().neg())
-        }
-        Task::TokenClassification | Task::CausalLm => {
-            let logits = match task {
-                Task::CausalLm => net.gpt2()?.forward(eb.input_ids.clone()),
-                _ => net.token_logits(&eb)?,
-            }; // [B, T, C]
-            let mut labels = vec![0i64; b * t];
-            let mut mask = vec![0f32; b * t];
-            for (row, e) in batch.iter().enumerate() {
-                for (i, &l) in e.token_labels().iter().enumerate() {
-                    if l >= 0 {
-                        labels[row * t + i] = l;
-                        mask[row * t + i] = 1.0;
-                    }
-                }
-            }
-            let count: f32 = mask.iter().sum();
-            if count == 0.0 {
-                return Err(DuetError::EmptyInput(
-                    "a batch has no labelled tokens".into(),
-                ));
-            }
-            let labels = Tensor::<3, Int>::from_data(TensorData::new(labels, [b, t, 1]), device);
-            let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), device);
-            let picked = log_softmax(logits, 2).gather(2, labels).reshape([b, t]); // [B, T]
-            Ok((picked * mask).sum().neg() / count)
-        }
-    }
+    Ok(Scores::of(net, task, batch, pad, device)?.loss())
 }
 
 /// Offsets the seed of a run's masking stream from its shuffling stream.
-const MASK_STREAM: u64 = 0x6d61_736b;
+pub(crate) const MASK_STREAM: u64 = 0x6d61_736b;
 /// Held-out masked-LM examples are masked with this seed, so that every evaluation of a run (and
 /// of any model) scores the same positions.
 const EVAL_MASK_SEED: u64 = 0;
@@ -392,7 +437,9 @@ pub async fn evaluate(
     for chunk in examples.chunks(batch_size.max(1)) {
         crate::device::yield_now().await;
         let refs: Vec<&Example> = chunk.iter().collect();
-        let loss = read_f32(task_loss(net, task, &refs, pad, device)?).await?[0] as f64;
+        // One forward pass gives both the loss and the metrics' predictions.
+        let scores = Scores::of(net, task, &refs, pad, device)?;
+        let loss = read_f32(scores.loss()).await?[0] as f64;
         let n = match task {
             Task::SequenceClassification => chunk.len() as f64,
             _ => chunk
@@ -402,11 +449,8 @@ pub async fn evaluate(
         };
         loss_sum += loss * n;
         weight += n;
-        match task {
-            Task::SequenceClassification => {
-                let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
-                let eb = EncoderBatch::new(&encs, pad, device)?;
-                let logits = net.sequence_logits(&eb)?;
+        match scores {
+            Scores::Sequence(logits, _) => {
                 let l = logits.dims()[1];
                 let flat = read_f32(logits).await?;
                 for (row, e) in chunk.iter().enumerate() {
@@ -414,10 +458,7 @@ pub async fn evaluate(
                     gold.push(e.class().unwrap_or(0));
                 }
             }
-            Task::TokenClassification => {
-                let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
-                let eb = EncoderBatch::new(&encs, pad, device)?;
-                let logits = net.token_logits(&eb)?;
+            Scores::Tokens(logits, ..) if task == Task::TokenClassification => {
                 let [_, t, l] = logits.dims();
                 let flat = read_f32(logits).await?;
                 for (row, e) in chunk.iter().enumerate() {
@@ -433,17 +474,13 @@ pub async fn evaluate(
                     gold_tags.push(g);
                 }
             }
-            Task::MaskedLm => {
-                let encs: Vec<_> = chunk.iter().map(|e| e.encoded()).collect();
-                let eb = EncoderBatch::new(&encs, pad, device)?;
-                let refs: Vec<&Example> = chunk.iter().collect();
-                let (logits, labels) = masked_logits(net, &eb, &refs, device)?;
+            Scores::Masked(logits, labels) => {
                 // Ranked on the device: only one count per masked token comes back.
                 let own = logits.clone().gather(2, labels);
                 let above = logits.greater(own).float().sum_dim(2).flatten::<1>(0, 2);
                 ranks.extend(read_f32(above).await?);
             }
-            Task::CausalLm => {}
+            Scores::Tokens(..) => {}
         }
     }
     let loss = if weight > 0.0 { loss_sum / weight } else { 0.0 };
@@ -625,7 +662,7 @@ fn batches(order: &[usize], set: &[Example], cfg: &TrainConfig, rng: &mut Rng) -
 }
 
 /// Fisher–Yates with the run's seeded generator.
-fn shuffle(v: &mut [usize], rng: &mut Rng) {
+pub(crate) fn shuffle(v: &mut [usize], rng: &mut Rng) {
     for i in (1..v.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         v.swap(i, j);

@@ -7,7 +7,7 @@ use duet_model::device::block_on;
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::optim::Schedule;
-use duet_model::train::scratch::{self, Gpt2Shape};
+use duet_model::train::scratch::{self, Shape};
 use duet_model::train::{
     self, prepare, MaskingConfig, Task, TaskData, TrainConfig, TrainEvent, Trainable,
 };
@@ -310,7 +310,7 @@ fn base_reference(model: &Path, output: &Path) -> String {
 pub fn new_gpt2(a: NewGpt2Args) -> Result<(), DuetError> {
     let text = read(&a.text)?;
     let tokenizer = scratch::train_bpe(&text, a.vocab_size)?;
-    let shape = Gpt2Shape {
+    let shape = Shape {
         n_layer: a.n_layer,
         n_head: a.n_head,
         n_embd: a.n_embd,
