@@ -148,6 +148,49 @@ pub struct TrainParams {
     pub seed: u64,
 }
 
+/// The Pretrain page: one text, a fresh GPT and a fresh BERT of one shape, trained side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainParams {
+    pub text: String,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_embd: usize,
+    /// Both models' context, and the length of their training blocks.
+    pub block_size: usize,
+    /// The size both tokenizers are trained to.
+    pub vocab_size: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Steps to take now (each a step of both models).
+    pub steps: usize,
+    /// A GPT continuation and a BERT fill every this many steps.
+    pub sample_every: usize,
+    pub seed: u64,
+    /// GPT's prompt and BERT's sentence with one `[MASK]`; empty: chosen from the text.
+    pub prompt: String,
+    pub masked: String,
+}
+
+impl Default for PretrainParams {
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            n_layer: 2,
+            n_head: 2,
+            n_embd: 64,
+            block_size: 64,
+            vocab_size: 1000,
+            batch_size: 8,
+            learning_rate: 2e-3,
+            steps: 200,
+            sample_every: 25,
+            seed: 42,
+            prompt: String::new(),
+            masked: String::new(),
+        }
+    }
+}
+
 /// Where the engine should run (the page's address says: `?cpu=1`, `?gpu=1`, or nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -255,7 +298,14 @@ pub enum Request {
         base: Source,
         params: TrainParams,
     },
-    /// The last trained model as files (`full` checkpoint or LoRA `adapter`).
+    /// Train a fresh GPT and a fresh BERT on one text side by side; with `resume`, go on with
+    /// the models of the last run for `params.steps` more (their shape and text stay).
+    Pretrain {
+        params: PretrainParams,
+        resume: bool,
+    },
+    /// The last trained model as files (`full` checkpoint or LoRA `adapter`), or one of the
+    /// Pretrain page's models (`pretrained-gpt`, `pretrained-bert`).
     Export {
         kind: String,
     },
@@ -441,6 +491,39 @@ pub enum Reply {
         metrics: Option<Metrics>,
         info: ModelInfo,
     },
+    /// A side-by-side run began (or went on from `from_step`).
+    PretrainStarted {
+        gpt_parameters: usize,
+        bert_parameters: usize,
+        gpt_vocab: usize,
+        bert_vocab: usize,
+        /// Training blocks the text gave each model.
+        gpt_blocks: usize,
+        bert_blocks: usize,
+        /// What the samples show: GPT's prompt and BERT's masked sentence.
+        prompt: String,
+        masked: String,
+        from_step: usize,
+        total_steps: usize,
+    },
+    /// Both models' training loss at one step: GPT's per next token, BERT's per masked token.
+    PretrainStep {
+        step: usize,
+        total_steps: usize,
+        gpt_loss: f32,
+        bert_loss: f32,
+        elapsed_s: f64,
+    },
+    /// What both models make of the probe sentence at `step`.
+    PretrainSample {
+        step: usize,
+        gpt_text: String,
+        bert_fills: Vec<MaskFill>,
+    },
+    Pretrained {
+        steps: usize,
+        cancelled: bool,
+    },
     Files {
         files: Vec<DownloadFile>,
     },
@@ -460,6 +543,26 @@ pub enum Reply {
     Error {
         message: String,
     },
+}
+
+impl Reply {
+    /// Whether this reply ends its request: the streamed kinds (progress, tokens, training steps
+    /// and samples, check batches) come before the one that does.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            Reply::Progress { .. }
+                | Reply::PromptTokens { .. }
+                | Reply::Token { .. }
+                | Reply::TrainStarted { .. }
+                | Reply::TrainStep { .. }
+                | Reply::TrainEval { .. }
+                | Reply::PretrainStarted { .. }
+                | Reply::PretrainStep { .. }
+                | Reply::PretrainSample { .. }
+                | Reply::Checks { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -510,6 +613,46 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json, r#"{"op":"init","device":"gpu"}"#);
+    }
+
+    #[test]
+    fn a_pretraining_run_streams_until_its_last_reply() {
+        let streamed = [
+            Reply::PretrainStarted {
+                gpt_parameters: 1,
+                bert_parameters: 1,
+                gpt_vocab: 1,
+                bert_vocab: 1,
+                gpt_blocks: 1,
+                bert_blocks: 1,
+                prompt: String::new(),
+                masked: String::new(),
+                from_step: 0,
+                total_steps: 1,
+            },
+            Reply::PretrainStep {
+                step: 1,
+                total_steps: 1,
+                gpt_loss: 1.0,
+                bert_loss: 1.0,
+                elapsed_s: 0.0,
+            },
+            Reply::PretrainSample {
+                step: 1,
+                gpt_text: String::new(),
+                bert_fills: vec![],
+            },
+        ];
+        assert!(streamed.iter().all(|r| !r.is_final()));
+        let done = Reply::Pretrained {
+            steps: 1,
+            cancelled: false,
+        };
+        assert!(done.is_final());
+        assert!(Reply::Error {
+            message: String::new()
+        }
+        .is_final());
     }
 
     #[test]

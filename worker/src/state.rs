@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 use duet_model::train::lora::LoraConfig;
+use duet_model::train::side_by_side::{Pair, Probe};
 use duet_model::Model;
 
 /// The last fine-tuned model and how it was trained (for its export).
@@ -13,6 +14,12 @@ pub struct Trained {
     pub model: Rc<Model>,
     pub lora: Option<LoraConfig>,
     pub base_name: String,
+}
+
+/// The Pretrain page's two models between runs (taken out while one runs).
+pub struct Pretraining {
+    pub pair: Pair,
+    pub probe: Probe,
 }
 
 #[derive(Default)]
@@ -24,6 +31,7 @@ pub struct State {
     pub models: HashMap<String, Rc<Model>>,
     pub labels: HashMap<String, String>,
     pub trained: Option<Trained>,
+    pub pretraining: Option<Pretraining>,
 }
 
 thread_local! {

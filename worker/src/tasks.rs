@@ -19,6 +19,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::fetch;
 use crate::load::{self, info};
 use crate::messages::{is_cancelled, now_s, post, scope};
+use crate::pretrain;
 use crate::state::{self, Trained, STATE};
 use duet_protocol::{
     BenchLine, Candidate, ComparePosition, DeviceChoice, DownloadFile, GenerateParams, Reply,
@@ -140,6 +141,7 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
         }
         Request::Compare { text } => compare(&text).await,
         Request::Train { base, params } => train_model(id, base, params).await,
+        Request::Pretrain { params, resume } => pretrain::pretrain(id, params, resume).await,
         Request::Export { kind } => export_trained(&kind).await,
         Request::CachedModels => Ok(Reply::Cached {
             models: fetch::cached_models().await?,
@@ -558,6 +560,11 @@ fn blob_urls(files: &ModelFiles) -> Result<Vec<DownloadFile>, String> {
 }
 
 async fn export_trained(kind: &str) -> Result<Reply, String> {
+    if let Some(which) = kind.strip_prefix("pretrained-") {
+        return Ok(Reply::Files {
+            files: blob_urls(&pretrain::export(which).await?)?,
+        });
+    }
     let (model, lora, base) = STATE
         .with(|s| {
             s.borrow()

@@ -70,16 +70,7 @@ fn spawn() -> Result<Worker, String> {
                         .as_ref()
                         .and_then(|e| e.handlers.get(&env.id).cloned())
                 });
-                let last = !matches!(
-                    env.body,
-                    Reply::Progress { .. }
-                        | Reply::PromptTokens { .. }
-                        | Reply::Token { .. }
-                        | Reply::TrainStarted { .. }
-                        | Reply::TrainStep { .. }
-                        | Reply::TrainEval { .. }
-                        | Reply::Checks { .. }
-                );
+                let last = env.body.is_final();
                 if let Some(h) = handler {
                     h(env.body);
                 }

@@ -4,12 +4,13 @@
 
 use duet_protocol::outputs::Metrics;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 use super::batch::Batcher;
 use super::link;
-use super::widgets::{fmt_bytes, ErrorLine, NumberField};
+use super::loss_chart::{polyline, Scale};
+use super::widgets::{
+    export_files, fmt_bytes, read_picked_text, DownloadList, ErrorLine, NumberField,
+};
 use super::{engine, shared};
 use duet_protocol::{DownloadFile, Reply, Request, Source, TrainParams};
 
@@ -32,29 +33,6 @@ fn data_hint(task: &str) -> &'static str {
     }
 }
 
-/// The loss curve as an SVG polyline, scaled to the losses seen so far.
-fn loss_points(losses: &[(usize, f32)], w: f64, h: f64) -> String {
-    if losses.is_empty() {
-        return String::new();
-    }
-    let max_step = losses.last().map(|l| l.0).unwrap_or(1).max(1) as f64;
-    let (lo, hi) = losses
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), (_, l)| {
-            (lo.min(*l), hi.max(*l))
-        });
-    let span = ((hi - lo) as f64).max(1e-6);
-    losses
-        .iter()
-        .map(|(s, l)| {
-            let x = *s as f64 / max_step * w;
-            let y = h - ((*l - lo) as f64 / span) * (h - 4.0) - 2.0;
-            format!("{x:.1},{y:.1}")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn metrics_rows(m: &Metrics) -> Vec<(&'static str, String)> {
     let mut rows = vec![("loss", format!("{:.4}", m.loss))];
     for (name, v) in [
@@ -71,19 +49,6 @@ fn metrics_rows(m: &Metrics) -> Vec<(&'static str, String)> {
         }
     }
     rows
-}
-
-/// Offers each file as a download (one click of an `<a download>` per file).
-fn download_all(files: &[DownloadFile]) {
-    let doc = window().document().expect("document");
-    for f in files {
-        if let Ok(a) = doc.create_element("a") {
-            let a: web_sys::HtmlAnchorElement = a.unchecked_into();
-            a.set_href(&f.url);
-            a.set_download(&f.name);
-            a.click();
-        }
-    }
 }
 
 #[component]
@@ -280,34 +245,8 @@ pub fn FineTunePage() -> impl IntoView {
             },
         );
     };
-    let export = move |kind: &'static str| {
-        error.set(String::new());
-        engine::send(
-            Request::Export { kind: kind.into() },
-            Vec::new(),
-            move |reply| match reply {
-                Reply::Files { files } => {
-                    download_all(&files);
-                    downloads.set(files);
-                }
-                Reply::Error { message } => error.set(message),
-                _ => {}
-            },
-        );
-    };
-    let upload = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
-        let Some(file) = input.files().and_then(|f| f.get(0)) else {
-            return;
-        };
-        let promise = file.text();
-        wasm_bindgen_futures::spawn_local(async move {
-            match JsFuture::from(promise).await {
-                Ok(text) => data.set(text.as_string().unwrap_or_default()),
-                Err(_) => error.set(format!("cannot read {}", file.name())),
-            }
-        });
-    };
+    let export = move |kind: &'static str| export_files(kind.into(), downloads, error);
+    let upload = move |ev: leptos::ev::Event| read_picked_text(&ev, data, error);
     let eta = move || {
         let (step, total, _, elapsed) = progress.get();
         if step == 0 || step >= total {
@@ -400,7 +339,7 @@ pub fn FineTunePage() -> impl IntoView {
         <figure class="chart">
             <svg viewBox="0 0 400 120" role="img" aria-label="Training loss chart" preserveAspectRatio="none">
                 <polyline fill="none" stroke="currentColor" stroke-width="1.5"
-                    points=move || losses.with(|l| loss_points(l, 400.0, 120.0)) />
+                    points=move || losses.with(|l| polyline(l, Scale::of([&l[..]]), 400.0, 120.0)) />
             </svg>
             <figcaption>
                 {move || losses.with(|l| match (l.first(), l.last()) {
@@ -430,12 +369,7 @@ pub fn FineTunePage() -> impl IntoView {
                 </button>
             </div>
             <p class="status" role="status">{move || used.get()}</p>
-            <ul class="downloads" aria-label="Downloads">
-                {move || downloads.get().into_iter().map(|f| view! {
-                    <li><a href=f.url.clone() download=f.name.clone()>{f.name.clone()}</a>
-                        {format!(" ({})", fmt_bytes(f.bytes))}</li>
-                }).collect_view()}
-            </ul>
+            <DownloadList files=downloads />
         </Show>
     }
 }

@@ -14,9 +14,11 @@ mod finetune;
 mod generate;
 mod inside;
 pub mod link;
+mod loss_chart;
 mod masked_vs_next;
 mod model_picker;
 mod models;
+mod pretrain;
 mod sampler_stages;
 mod strategies;
 mod token_strip;
@@ -52,12 +54,13 @@ pub fn shared() -> Shared {
     expect_context::<Shared>()
 }
 
-const PAGES: [(&str, &str); 9] = [
+const PAGES: [(&str, &str); 10] = [
     ("generate", "Generate"),
     ("classify", "Classify"),
     ("entities", "Entities"),
     ("fill-mask", "Fill-mask"),
     ("fine-tune", "Fine-tune"),
+    ("pretrain", "Pretrain"),
     ("compare", "Compare"),
     ("inside", "Inside"),
     ("models", "Models"),
@@ -221,6 +224,7 @@ pub fn App() -> impl IntoView {
             {section("entities", "Entities", view! { <entities::EntitiesPage /> }.into_any())}
             {section("fill-mask", "Fill-mask", view! { <fill_mask::FillMaskPage /> }.into_any())}
             {section("fine-tune", "Fine-tune", view! { <finetune::FineTunePage /> }.into_any())}
+            {section("pretrain", "Pretrain", view! { <pretrain::PretrainPage /> }.into_any())}
             {section("compare", "Compare GPT and BERT", view! { <compare::ComparePage /> }.into_any())}
             {section("inside", "Inside the models", view! { <inside::InsidePage /> }.into_any())}
             {section("models", "Models", view! { <models::ModelsPage /> }.into_any())}

@@ -1,7 +1,10 @@
 //! Small pieces several pages use: sizes, error lines, score bars.
 
 use duet_protocol::outputs::LabelScore;
+use duet_protocol::DownloadFile;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 /// "12.3 MB" style sizes.
 pub fn fmt_bytes(n: u64) -> String {
@@ -77,4 +80,69 @@ where
             />
         </label>
     }
+}
+
+/// Reads the file picked in an `<input type=file>` as text into `into` (a failure into `error`).
+pub fn read_picked_text(ev: &leptos::ev::Event, into: RwSignal<String>, error: RwSignal<String>) {
+    let Some(input) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        return;
+    };
+    let promise = file.text();
+    wasm_bindgen_futures::spawn_local(async move {
+        match JsFuture::from(promise).await {
+            Ok(text) => into.set(text.as_string().unwrap_or_default()),
+            Err(_) => error.set(format!("cannot read {}", file.name())),
+        }
+    });
+}
+
+/// The files of the last download, as links with sizes (the browser may have asked first).
+#[component]
+pub fn DownloadList(files: RwSignal<Vec<DownloadFile>>) -> impl IntoView {
+    view! {
+        <ul class="downloads" aria-label="Downloads">
+            {move || files.get().into_iter().map(|f| view! {
+                <li><a href=f.url.clone() download=f.name.clone()>{f.name.clone()}</a>
+                    {format!(" ({})", fmt_bytes(f.bytes))}</li>
+            }).collect_view()}
+        </ul>
+    }
+}
+
+/// Offers each file as a download (one click of an `<a download>` per file).
+pub fn download_all(files: &[DownloadFile]) {
+    let doc = window().document().expect("document");
+    for f in files {
+        if let Ok(a) = doc.create_element("a") {
+            let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+            a.set_href(&f.url);
+            a.set_download(&f.name);
+            a.click();
+        }
+    }
+}
+
+/// Asks the engine for the files of `kind` (`Request::Export`), offers them as downloads and lists
+/// them in `downloads`; a refusal goes to `error`.
+pub fn export_files(kind: String, downloads: RwSignal<Vec<DownloadFile>>, error: RwSignal<String>) {
+    error.set(String::new());
+    downloads.set(Vec::new());
+    super::engine::send(
+        duet_protocol::Request::Export { kind },
+        Vec::new(),
+        move |reply| match reply {
+            duet_protocol::Reply::Files { files } => {
+                download_all(&files);
+                downloads.set(files);
+            }
+            duet_protocol::Reply::Error { message } => error.set(message),
+            _ => {}
+        },
+    );
 }
