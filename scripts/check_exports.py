@@ -8,7 +8,9 @@ outputs. Run after the export code changes:
 The Rust test writes `full/` (a merged checkpoint), `adapter/` (PEFT LoRA adapter + the task's
 config.json) and `expected.json` (base model folder, input ids, the Rust logits); and, with
 `cargo test --test training masked_lm_training` under the same variable, `mlm/` (a masked LM trained
-by Duet, its MLM head created by Duet) with the Rust fill-mask top 5 in `mlm/expected.json`.
+by Duet, its MLM head created by Duet) with the Rust fill-mask top 5 in `mlm/expected.json`;
+and, with `cargo test --test side_by_side`, `pretrained-gpt/` and `pretrained-bert/` (the Pretrain
+page's models, their tokenizers trained by Duet) with the Rust token ids and top 5.
 """
 import json
 import sys
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
-from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
+                          AutoModelForSequenceClassification, AutoTokenizer)
 
 TOL = 1e-4
 
@@ -61,6 +64,31 @@ def main(root: Path):
         else:
             print("no mlm/ export: run the masked_lm_training test with DUET_EXPORT_DIR too")
             ok = False
+        for name, family in [("pretrained-gpt", AutoModelForCausalLM), ("pretrained-bert", AutoModelForMaskedLM)]:
+            d = root / name
+            if not (d / "expected.json").is_file():
+                print(f"no {name}/ export: run the side_by_side tests with DUET_EXPORT_DIR too")
+                ok = False
+                continue
+            pexp = json.loads((d / "expected.json").read_text())
+            tok = AutoTokenizer.from_pretrained(d)
+            enc = tok(pexp["text"], return_tensors="pt")
+            same_ids = enc.input_ids[0].tolist() == pexp["input_ids"]
+            print(f"{name}: transformers' tokenizer gives Duet's ids {'ok' if same_ids else 'MISMATCH'}")
+            model = family.from_pretrained(d).eval()
+            logits = model(**enc).logits[0]
+            if name == "pretrained-gpt":
+                top = logits[-1].topk(5)
+                values = top.values.tolist()
+                want = pexp["logits"]
+            else:
+                at = (enc.input_ids[0] == tok.mask_token_id).nonzero()[0].item()
+                top = logits[at].softmax(-1).topk(5)
+                values = top.values.tolist()
+                want = pexp["scores"]
+            same = top.indices.tolist() == pexp["top5"]
+            print(f"{name}: top 5 {top.indices.tolist()} vs {pexp['top5']} {'ok' if same else 'MISMATCH'}")
+            ok &= same_ids and same and check(f"  {name} values", values, want)
     sys.exit(0 if ok else 1)
 
 

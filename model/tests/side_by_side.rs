@@ -7,7 +7,9 @@ mod common;
 use std::sync::Mutex;
 
 use duet_model::device::{block_on, cpu};
+use duet_model::generation::processors::top_n;
 use duet_model::pipelines::fill_mask::fill_mask;
+use duet_model::pipelines::text_generation::next_token_logits;
 use duet_model::train::export::{self, DType};
 use duet_model::train::scratch::{self, Shape};
 use duet_model::train::side_by_side::{Pair, PairConfig, Probe};
@@ -196,14 +198,53 @@ fn gpt_and_bert_learn_one_text_side_by_side() {
     assert_eq!(back.config.architecture, "GPT2LMHeadModel");
     let bert = pair.bert.current();
     let bert_back = Model::from_files(&files_of(&bert), &cpu()).unwrap();
-    let ours = block_on(fill_mask(&bert, std::slice::from_ref(&probe.masked), 3)).unwrap();
+    let ours = block_on(fill_mask(&bert, std::slice::from_ref(&probe.masked), 5)).unwrap();
     let theirs = block_on(fill_mask(
         &bert_back,
         std::slice::from_ref(&probe.masked),
-        3,
+        5,
     ))
     .unwrap();
     assert_eq!(ours, theirs);
+
+    // For scripts/check_exports.py: transformers' tokenizers and outputs from the same files.
+    if let Some(dir) = std::env::var_os("DUET_EXPORT_DIR") {
+        let root = std::path::PathBuf::from(dir);
+        let gpt_ids = gpt.tokenizer.encode(&probe.prompt, true).unwrap().ids;
+        let logits = block_on(next_token_logits(&gpt, &gpt_ids)).unwrap();
+        let top: Vec<(usize, f32)> = top_n(&logits, 5);
+        let bert_ids = bert.tokenizer.encode(&probe.masked, true).unwrap().ids;
+        let records = [
+            (
+                "pretrained-gpt",
+                &gpt,
+                serde_json::json!({
+                    "text": probe.prompt, "input_ids": gpt_ids,
+                    "top5": top.iter().map(|t| t.0).collect::<Vec<_>>(),
+                    "logits": top.iter().map(|t| t.1).collect::<Vec<_>>(),
+                }),
+            ),
+            (
+                "pretrained-bert",
+                &bert,
+                serde_json::json!({
+                    "text": probe.masked, "input_ids": bert_ids,
+                    "top5": ours[0].iter().map(|f| f.token).collect::<Vec<_>>(),
+                    "scores": ours[0].iter().map(|f| f.score).collect::<Vec<_>>(),
+                }),
+            ),
+        ];
+        for (name, model, record) in records {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let files = files_of(model);
+            for n in files.names() {
+                std::fs::write(dir.join(n), files.get(n).unwrap()).unwrap();
+            }
+            let json = serde_json::to_vec_pretty(&record).unwrap();
+            std::fs::write(dir.join("expected.json"), json).unwrap();
+        }
+    }
 }
 
 #[test]

@@ -119,3 +119,14 @@ test("either model downloads as a checkpoint", { timeout: SLOW }, async () => {
     assert.ok(key in header, `${key} in ${Object.keys(header).join(",")}`);
   }
 });
+
+test("the address carries the settings, and a link opens the page with them", { timeout: SLOW }, async () => {
+  await settings({ Layers: 3, Width: 48 });
+  await t.page.waitForFunction(() => location.hash.startsWith("#pretrain?") && location.hash.includes("layers=3"));
+  await t.page.goto(`${t.appUrl}/#pretrain?layers=4&heads=4&width=96&steps=77&lr=0.01`);
+  await t.duet.waitReady();
+  const fresh = t.duet.section("Pretrain");
+  for (const [label, want] of [["Layers", "4"], ["Heads", "4"], ["Width", "96"], ["Steps", "77"], ["Learning rate", "0.01"]]) {
+    assert.equal(await fresh.getByLabel(label, { exact: true }).inputValue(), want, label);
+  }
+});
