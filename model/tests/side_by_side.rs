@@ -258,7 +258,11 @@ fn a_shape_that_cannot_be_built_is_an_error() {
     let mut c = config();
     c.vocab_size = 10;
     let err = Pair::new(&text(), &c, &cpu()).err().unwrap().to_string();
-    assert!(err.contains("at least 64"), "{err}");
+    assert!(err.contains("use 64 to"), "{err}");
+    let mut c = config();
+    c.shape.n_layer = 1000;
+    let err = Pair::new(&text(), &c, &cpu()).err().unwrap().to_string();
+    assert!(err.contains("at most 12 layers"), "{err}");
     let err = Pair::new("   ", &config(), &cpu())
         .err()
         .unwrap()

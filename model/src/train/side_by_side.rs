@@ -189,6 +189,16 @@ pub struct PairSample {
     pub bert_fills: Vec<MaskFill>,
 }
 
+/// The largest shape [`Pair::new`] makes: GPT-2-small's.
+pub const MAX: Shape = Shape {
+    n_layer: 12,
+    n_head: 12,
+    n_embd: 768,
+    n_positions: 1024,
+};
+/// The largest vocabulary its tokenizers are trained to.
+pub const MAX_VOCAB: usize = 50_000;
+
 /// The two learners and the steps taken so far.
 pub struct Pair {
     pub gpt: Learner,
@@ -212,10 +222,20 @@ impl Pair {
                 s.n_layer, s.n_embd, s.n_head, s.n_positions
             )));
         }
-        if config.vocab_size < 64 {
-            return Err(DuetError::InvalidOption(
-                "the vocabulary needs at least 64 tokens".into(),
-            ));
+        // Made and trained in a browser tab from nothing: GPT-2-small's size is the most that
+        // makes sense there (and keeps a typo such as 10000 layers from exhausting memory).
+        if s.n_layer > MAX.n_layer || s.n_embd > MAX.n_embd || s.n_positions > MAX.n_positions {
+            return Err(DuetError::InvalidOption(format!(
+                "shape {} layers × {} wide, blocks of {}: models made here have at most {} \
+                 layers, width {} and blocks of {}",
+                s.n_layer, s.n_embd, s.n_positions, MAX.n_layer, MAX.n_embd, MAX.n_positions
+            )));
+        }
+        if config.vocab_size < 64 || config.vocab_size > MAX_VOCAB {
+            return Err(DuetError::InvalidOption(format!(
+                "a vocabulary of {}: use 64 to {MAX_VOCAB} tokens",
+                config.vocab_size
+            )));
         }
         let gpt = scratch::new_gpt2(
             scratch::train_bpe(text, config.vocab_size)?,
