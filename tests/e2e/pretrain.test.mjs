@@ -99,6 +99,15 @@ test("Continue goes on from the last step, and Stop stops", { timeout: SLOW * 2 
   assert.equal(await page.getByRole("button", { name: "Continue" }).isEnabled(), true);
 });
 
+test("a bad sentence on Continue is an error that keeps the models", { timeout: SLOW }, async () => {
+  const masked = await page.getByLabel("BERT's sentence").inputValue();
+  await page.getByLabel("BERT's sentence").fill("no blank here");
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByRole("alert").filter({ hasText: "exactly one [MASK]" }).waitFor({ timeout: SLOW });
+  await page.getByLabel("BERT's sentence").fill(masked);
+  // The downloads below need the models: the failed Continue must have left them in the engine.
+});
+
 test("either model downloads as a checkpoint", { timeout: SLOW }, async () => {
   for (const [button, type, key] of [["Download GPT", "gpt2", "transformer.h.0.attn.c_attn.weight"],
     ["Download BERT", "bert", "cls.predictions.transform.dense.weight"]]) {

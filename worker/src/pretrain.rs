@@ -39,19 +39,19 @@ fn probe(p: &PretrainParams, fallback: Probe) -> Result<Probe, String> {
 }
 
 pub async fn pretrain(id: u32, p: PretrainParams, resume: bool) -> Result<Reply, String> {
-    let Pretraining {
-        mut pair,
-        probe: old,
-    } = if resume {
-        STATE
-            .with(|s| s.borrow_mut().pretraining.take())
-            .ok_or("there is no run to continue: start one first (or it is still running)")?
+    let (mut pair, probe) = if resume {
+        let stored = STATE
+            .with(|s| s.borrow().pretraining.as_ref().map(|t| t.probe.clone()))
+            .ok_or("there is no run to continue: start one first (or it is still running)")?;
+        // Checked before the models are taken out, so a bad sentence leaves them in place.
+        let probe = probe(&p, stored)?;
+        let taken = STATE.with(|s| s.borrow_mut().pretraining.take());
+        (taken.expect("checked above").pair, probe)
     } else {
         if p.text.trim().is_empty() {
             return Err("there is no text: paste or upload some (a few pages at least)".into());
         }
-        let auto = Probe::from_text(&p.text).map_err(err)?;
-        let probe = probe(&p, auto)?;
+        let probe = probe(&p, Probe::from_text(&p.text).map_err(err)?)?;
         let config = PairConfig {
             shape: Shape {
                 n_layer: p.n_layer,
@@ -66,16 +66,9 @@ pub async fn pretrain(id: u32, p: PretrainParams, resume: bool) -> Result<Reply,
             seed: p.seed,
         };
         let pair = Pair::new(&p.text, &config, &state::device()?).map_err(err)?;
-        Pretraining { pair, probe }
+        (pair, probe)
     };
     // Whatever happens next, the models go back where Continue and Download find them.
-    let probe = match probe(&p, old.clone()) {
-        Ok(probe) => probe,
-        Err(e) => {
-            STATE.with(|s| s.borrow_mut().pretraining = Some(Pretraining { pair, probe: old }));
-            return Err(e);
-        }
-    };
     let outcome = run(id, &mut pair, &probe, &p).await;
     let steps = pair.steps;
     STATE.with(|s| s.borrow_mut().pretraining = Some(Pretraining { pair, probe }));
