@@ -1,7 +1,7 @@
 //! The embedded default models under `public/models/`, by task, and how their shipped metrics
 //! are measured (`duet eval`).
 
-pub use duet_protocol::defaults::{ENCODER, GPT2, NER, SENTIMENT};
+pub use duet_protocol::defaults::{ENCODER, FILL_MASK, GPT2, NER, SENTIMENT};
 
 /// The default for a CLI task name, if there is one.
 pub fn for_task(task: &str) -> Option<&'static str> {
@@ -10,6 +10,7 @@ pub fn for_task(task: &str) -> Option<&'static str> {
         "classify" => Some(SENTIMENT),
         "ner" => Some(NER),
         "embed" => Some(ENCODER),
+        "fill-mask" => Some(FILL_MASK),
         _ => None,
     }
 }
@@ -54,7 +55,7 @@ pub async fn evaluate(
     for (name, task, data, max_len) in [
         (GPT2, Task::CausalLm, lm, LM_BLOCK),
         (SENTIMENT, Task::SequenceClassification, sst, 0),
-        (NER, Task::TokenClassification, dev, 0),
+        (NER, Task::TokenClassification, dev.clone(), 0),
     ] {
         let model = Model::from_dir(models.join(name), &crate::device::cpu())?;
         let prepared = Prepared::new(&model, task)?;
@@ -64,5 +65,17 @@ pub async fn evaluate(
         v["examples"] = examples.len().into();
         out.insert(name.to_string(), v);
     }
+    // The fill-mask default: one hidden whole word per dev sentence (`train::word_fill`).
+    let sentences: Vec<Vec<String>> = match &dev {
+        crate::train::TaskData::Tagged(s) => s.iter().map(|s| s.words.clone()).collect(),
+        _ => Vec::new(),
+    };
+    let model = Model::from_dir(models.join(FILL_MASK), &crate::device::cpu())?;
+    let fill =
+        crate::train::word_fill::word_fill_accuracy(&model, &sentences, SEED, batch_size).await?;
+    out.insert(
+        FILL_MASK.to_string(),
+        serde_json::to_value(fill).expect("json"),
+    );
     Ok(serde_json::Value::Object(out))
 }

@@ -35,6 +35,7 @@ fn every_default_has_a_model_card_and_loads() {
         defaults::GPT2,
         defaults::SENTIMENT,
         defaults::NER,
+        defaults::FILL_MASK,
     ] {
         let dir = models().join(name);
         let card = std::fs::read_to_string(dir.join("README.md")).unwrap_or_default();
@@ -85,6 +86,13 @@ fn cli_uses_the_defaults_without_model() {
     ]);
     assert_eq!(v[0]["new_token_ids"].as_array().unwrap().len(), 8);
 
+    let v = cli(&[
+        "fill-mask",
+        "--text",
+        "The talks in [MASK] ended on Monday.",
+    ]);
+    assert_eq!(v[0].as_array().unwrap().len(), 5, "{v}");
+
     let v = cli(&["embed", "--text", "A man is playing a guitar."]);
     assert_eq!(v[0].as_array().unwrap().len(), 384);
 }
@@ -122,6 +130,12 @@ fn defaults_reach_their_reported_metrics() {
     assert!(m[defaults::NER]["f1"].as_f64().unwrap() >= 0.85, "{m}");
     assert!(
         m[defaults::GPT2]["perplexity"].as_f64().unwrap() < 150.0,
+        "{m}"
+    );
+    // The fill-mask default's card: top-5 0.265 of hidden whole words of the CoNLL dev sentences
+    // (issue 11's bar, 0.45, is not reached yet).
+    assert!(
+        m[defaults::FILL_MASK]["top5_accuracy"].as_f64().unwrap() >= 0.25,
         "{m}"
     );
 }

@@ -32,6 +32,12 @@ test("every embedded default loads and answers", { timeout: SLOW * 3 }, async ()
   await t.duet.tab("Entities");
   await t.duet.loaded(t.duet.section("Entities"), "minilm-conll03");
   assert.equal((await t.duet.entities("Angela Merkel visited Paris."))["Angela Merkel"], "PER");
+  const fill = await t.duet.tab("Fill-mask");
+  assert.match(await t.duet.loaded(fill, "minilm-mlm"), /BertForMaskedLM/);
+  await fill.getByRole("button", { name: "Fill the mask" }).click();
+  const rows = fill.getByRole("table", { name: "Fills" }).locator("tbody tr");
+  await rows.first().waitFor({ timeout: SLOW });
+  assert.equal(await rows.count(), 5);
 });
 
 test("a model folder by URL loads: its missing optional files count as absent", { timeout: SLOW }, async () => {

@@ -121,7 +121,7 @@ test("a cold first visit: the default GPT generates; what it downloaded", { time
   assert.ok(bytes > 0);
 });
 
-test("the Classify and Entities defaults load and answer", { timeout: SLOW * 2 }, async () => {
+test("the Classify, Entities and Fill-mask defaults load and answer", { timeout: SLOW * 3 }, async () => {
   const classify = await t.duet.tab("Classify");
   await t.duet.loaded(classify, "minilm-sst2");
   assert.deepEqual(await t.duet.classify("A wonderful, moving film. I loved every minute."), ["positive", "negative"]);
@@ -130,6 +130,12 @@ test("the Classify and Entities defaults load and answer", { timeout: SLOW * 2 }
   const found = await t.duet.entities("Angela Merkel visited Paris.");
   assert.equal(found["Angela Merkel"], "PER", JSON.stringify(found));
   assert.equal(found["Paris"], "LOC", JSON.stringify(found));
+  const fill = await t.duet.tab("Fill-mask");
+  await t.duet.loaded(fill, "minilm-mlm");
+  await fill.getByRole("button", { name: "Fill the mask" }).click();
+  const rows = fill.getByRole("table", { name: "Fills" }).locator("tbody tr");
+  await rows.first().waitFor({ timeout: SLOW });
+  assert.equal(await rows.count(), 5);
 });
 
 test("on a software WebGPU adapter (SwiftShader) the app runs on the CPU, and says so", async () => {

@@ -76,7 +76,7 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             })
         }
         Request::Attention { slot, text } => {
-            // The page's own model, else its default (Fill-mask has none: it says to pick one).
+            // The page's own model, else its default.
             let model = match duet_model::defaults::for_task(&slot) {
                 Some(default) if SLOTS.contains(&slot.as_str()) => ensure(&slot, default).await?,
                 _ => state::model(&slot)?,
@@ -125,11 +125,8 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
         }
         Request::MaskedVsNext { text } => {
             let gpt = ensure("generate", duet_model::defaults::GPT2).await?;
-            let mlm = state::model("fill-mask").map_err(|_| {
-                "No masked-language model is loaded: load one on the Fill-mask page (a BERT or \
-                 DistilBERT with its MLM head, e.g. distilbert-base-uncased), then come back."
-                    .to_string()
-            })?;
+            // The Fill-mask page's model: its default until another is loaded there.
+            let mlm = ensure("fill-mask", duet_model::defaults::FILL_MASK).await?;
             let words = masked_vs_next::masked_vs_next(&gpt, &mlm, &text, 3)
                 .await
                 .map_err(|e| e.to_string())?;

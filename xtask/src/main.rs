@@ -464,8 +464,67 @@ const DEFAULTS_RECIPE: &[&[&str]] = &[
         "--seed",
         "42",
     ],
+    // The fill-mask default: MiniLM's encoder with a new MLM head, every weight trained as a masked
+    // LM on the CoNLL-2003 training sentences (whole words masked, as they are scored), then halved
+    // to f16. `conll_text` writes the sentences beforehand.
+    &[
+        "train",
+        "--task",
+        "mlm",
+        "--whole-word-mask",
+        "--data",
+        "target/conll2003-train.txt",
+        "--eval-data",
+        "target/conll2003-dev.txt",
+        "--model",
+        "public/models/all-MiniLM-L6-v2",
+        "--output",
+        "target/minilm-mlm-f32",
+        "--train",
+        "all",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "16",
+        "--max-length",
+        "128",
+        "--lr",
+        "2e-4",
+        "--warmup-ratio",
+        "0.05",
+        "--seed",
+        "42",
+    ],
+    &[
+        "convert",
+        "--model",
+        "target/minilm-mlm-f32",
+        "--output",
+        "public/models/minilm-mlm",
+        "--dtype",
+        "f16",
+    ],
     &["eval"],
 ];
+
+/// A CoNLL file's sentences as plain text, one per line (words joined by spaces, document
+/// markers dropped): the masked LM trains on the text the tagger tags.
+fn conll_text(conll: &str) -> String {
+    let mut out = String::new();
+    let mut sentence: Vec<&str> = Vec::new();
+    for line in conll.lines().chain(std::iter::once("")) {
+        match line.split_whitespace().next() {
+            None if !sentence.is_empty() => {
+                out.push_str(&sentence.join(" "));
+                out.push('\n');
+                sentence.clear();
+            }
+            Some(word) if word != "-DOCSTART-" => sentence.push(word),
+            _ => {}
+        }
+    }
+    out
+}
 
 fn defaults() {
     run(
@@ -479,6 +538,16 @@ fn defaults() {
         .join("release/duet")
         .display()
         .to_string();
+    for split in ["train", "dev"] {
+        let src = format!("../shared/data/conll2003/{split}.txt");
+        let text = std::fs::read_to_string(root().join(&src)).unwrap_or_else(|e| {
+            eprintln!("xtask: cannot read {src}: {e}");
+            exit(1)
+        });
+        let dst = root().join(format!("target/conll2003-{split}.txt"));
+        std::fs::create_dir_all(dst.parent().expect("target")).expect("target dir");
+        std::fs::write(&dst, conll_text(&text)).expect("write the CoNLL text");
+    }
     for step in DEFAULTS_RECIPE {
         run(step[0], &duet, step);
     }
@@ -513,5 +582,29 @@ fn main() {
             );
             exit(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conll_text;
+
+    #[test]
+    fn conll_text_is_one_sentence_a_line_without_document_markers() {
+        let conll = "-DOCSTART- O\n\nEU B-ORG\nrejects O\n.  O\n\n\nPeter B-PER\nBlackburn I-PER";
+        assert_eq!(conll_text(conll), "EU rejects .\nPeter Blackburn\n");
+        assert_eq!(conll_text(""), "");
+    }
+
+    #[test]
+    fn conll_text_of_the_shared_training_file_keeps_every_sentence() {
+        let path = super::root().join("../shared/data/conll2003/train.txt");
+        let conll = std::fs::read_to_string(path).expect("../shared beside the repository");
+        let text = conll_text(&conll);
+        let sentences = conll
+            .split("\n\n")
+            .filter(|s| !s.trim().is_empty() && !s.contains("-DOCSTART-"))
+            .count();
+        assert_eq!(text.lines().count(), sentences);
     }
 }

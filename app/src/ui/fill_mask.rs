@@ -49,9 +49,10 @@ pub fn FillMaskPage() -> impl IntoView {
         <p class="explain">
             "BERT was pre-trained by hiding words and guessing them from both sides. Put the model's mask \
              token ([MASK] for BERT, <mask> for RoBERTa-style tokenizers) where a word should go. \
-             No masked-LM model is embedded: load one from the Hub (e.g. distilbert-base-uncased), a URL or files."
+             The embedded minilm-mlm learnt this from news text in Duet's own training; load another \
+             masked LM from the Hub (e.g. distilbert-base-uncased), a URL or files."
         </p>
-        <ModelPicker for_slot="fill-mask" page="fill-mask" defaults=&[] examples="distilbert-base-uncased" />
+        <ModelPicker for_slot="fill-mask" page="fill-mask" defaults=&[duet_protocol::defaults::FILL_MASK] examples="distilbert-base-uncased" />
         <label class="block">
             "Text with a mask"
             <textarea aria-label="Text with a mask" rows="2"

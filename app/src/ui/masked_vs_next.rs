@@ -1,6 +1,7 @@
 //! Masked vs next-token, on the Compare page: for each word of a sentence, what BERT fills in
 //! with that word masked (it reads both sides) next to what GPT expects there from the words to
-//! its left alone. The BERT side is the Fill-mask page's model; without one, the page says so.
+//! its left alone. The BERT side is the Fill-mask page's model (its embedded default until another
+//! is loaded there).
 
 use duet_protocol::outputs::{Guess, WordGuesses};
 use duet_protocol::{Reply, Request};
@@ -33,7 +34,6 @@ pub fn MaskedVsNext(text: RwSignal<String>) -> impl IntoView {
     let labels = RwSignal::new((String::new(), String::new()));
     let error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let has_mlm = move || s.models.with(|m| m.contains_key("fill-mask"));
     let run = move || {
         error.set(String::new());
         busy.set(true);
@@ -66,15 +66,12 @@ pub fn MaskedVsNext(text: RwSignal<String>) -> impl IntoView {
              continuing text: at the same place it has only the words before. Guesses equal to the \
              hidden word are marked."
         </p>
-        <Show when=move || !has_mlm()>
-            <p class="hint" role="note">
-                "The BERT side uses the model on the Fill-mask page, and none is loaded: load a masked-\
-                 language model there (a BERT or DistilBERT with its MLM head, e.g. distilbert-base-\
-                 uncased) to fill the BERT column."
-            </p>
-        </Show>
+        <p class="hint">
+            "The BERT side is the Fill-mask page's model: the embedded minilm-mlm until you load another \
+             masked-language model there (a BERT or DistilBERT with its MLM head)."
+        </p>
         <div class="actions">
-            <button on:click=move |_| run() disabled=move || busy.get() || !s.ready.get() || !has_mlm()>
+            <button on:click=move |_| run() disabled=move || busy.get() || !s.ready.get()>
                 "Compare word by word"
             </button>
             <Show when=move || busy.get()><span role="status">"Masking each word…"</span></Show>

@@ -12,6 +12,7 @@ pub mod optim;
 pub mod scratch;
 pub mod setup;
 pub mod side_by_side;
+pub mod word_fill;
 
 use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
@@ -401,6 +402,13 @@ fn masked_logits(
     Ok((net.token_head(chosen)?, labels))
 }
 
+/// Where each masked token's own id ranks among the head's predictions `[N]` (0 = top), computed
+/// on the device so that only one count per masked token comes back.
+fn ranks_of(logits: Tensor<3>, labels: Tensor<3, Int>) -> Tensor<1> {
+    let own = logits.clone().gather(2, labels);
+    logits.greater(own).float().sum_dim(2).flatten::<1>(0, 2)
+}
+
 /// Held-out loss and the task's metrics, in batches of `batch_size`.
 pub async fn evaluate(
     model: &Model,
@@ -475,10 +483,7 @@ pub async fn evaluate(
                 }
             }
             Scores::Masked(logits, labels) => {
-                // Ranked on the device: only one count per masked token comes back.
-                let own = logits.clone().gather(2, labels);
-                let above = logits.greater(own).float().sum_dim(2).flatten::<1>(0, 2);
-                ranks.extend(read_f32(above).await?);
+                ranks.extend(read_f32(ranks_of(logits, labels)).await?)
             }
             Scores::Tokens(..) => {}
         }
