@@ -335,9 +335,10 @@ fn bench(args: &[String]) {
     );
 }
 
-/// The recipe of the embedded defaults under `public/models/` (about an hour on 2 CPU cores):
-/// MiniLM in f16, a GPT-2 trained from scratch on Tiny Shakespeare, and LoRA adapters (with
-/// heads) over MiniLM for SST-2 sentiment and CoNLL-2003 entities. Then `duet eval`.
+/// The recipe of the embedded defaults under `public/models/` (about two hours on 2 CPU cores):
+/// MiniLM in f16, a GPT-2 trained from scratch on Tiny Shakespeare, LoRA adapters (with heads)
+/// over MiniLM for SST-2 sentiment and CoNLL-2003 entities, and MiniLM trained as a masked LM
+/// (the fill-mask default). Then `duet eval`.
 const DEFAULTS_RECIPE: &[&[&str]] = &[
     &[
         "convert",
