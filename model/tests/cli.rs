@@ -326,7 +326,8 @@ fn bad_input_is_one_line_error_and_nonzero_exit() {
         &["generate", "--model", &dir("gpt2-tiny"), "--prompt", &long],
         "too long",
     );
-    fails_cleanly(&["fill-mask", "--text", "x [MASK]"], "--model");
+    // Every task has a default model now; bad input to one is still a one-line error.
+    fails_cleanly(&["fill-mask", "--text", "no blank here"], "no [MASK]");
 
     // A malformed config and a truncated checkpoint, in a scratch copy of a fixture.
     let tmp = std::env::temp_dir().join(format!("duet-cli-{}", std::process::id()));
