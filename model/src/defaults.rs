@@ -52,10 +52,15 @@ pub async fn evaluate(
         .split(SST2_EVAL_SPLIT, SEED)
         .1;
     let dev = TaskData::parse(Task::TokenClassification, &read("data/conll2003/dev.txt")?)?;
+    // The fill-mask default hides words of the same dev sentences (`train::word_fill`).
+    let dev_words: Vec<Vec<String>> = match &dev {
+        TaskData::Tagged(s) => s.iter().map(|s| s.words.clone()).collect(),
+        _ => unreachable!("CoNLL parses as tagged sentences"),
+    };
     for (name, task, data, max_len) in [
         (GPT2, Task::CausalLm, lm, LM_BLOCK),
         (SENTIMENT, Task::SequenceClassification, sst, 0),
-        (NER, Task::TokenClassification, dev.clone(), 0),
+        (NER, Task::TokenClassification, dev, 0),
     ] {
         let model = Model::from_dir(models.join(name), &crate::device::cpu())?;
         let prepared = Prepared::new(&model, task)?;
@@ -65,14 +70,9 @@ pub async fn evaluate(
         v["examples"] = examples.len().into();
         out.insert(name.to_string(), v);
     }
-    // The fill-mask default: one hidden whole word per dev sentence (`train::word_fill`).
-    let sentences: Vec<Vec<String>> = match &dev {
-        crate::train::TaskData::Tagged(s) => s.iter().map(|s| s.words.clone()).collect(),
-        _ => Vec::new(),
-    };
     let model = Model::from_dir(models.join(FILL_MASK), &crate::device::cpu())?;
     let fill =
-        crate::train::word_fill::word_fill_accuracy(&model, &sentences, SEED, batch_size).await?;
+        crate::train::word_fill::word_fill_accuracy(&model, &dev_words, SEED, batch_size).await?;
     out.insert(
         FILL_MASK.to_string(),
         serde_json::to_value(fill).expect("json"),
