@@ -198,6 +198,19 @@ impl Tokenizer {
         }
     }
 
+    /// The mask token and its id: what fill-mask looks for and masked-LM training writes. GPT-2's
+    /// tokenizer has none, so a model with it can neither fill nor learn masks.
+    pub fn mask(&self) -> Result<(&str, u32)> {
+        self.mask_token
+            .as_deref()
+            .and_then(|t| Some((t, self.inner.token_to_id(t)?)))
+            .ok_or_else(|| {
+                DuetError::Tokenizer(
+                    "no mask token, so this model cannot fill masks or learn them".into(),
+                )
+            })
+    }
+
     pub fn unk_token_id(&self) -> Option<u32> {
         ["[UNK]", "<unk>", "<|endoftext|>"]
             .iter()

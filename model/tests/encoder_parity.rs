@@ -29,6 +29,34 @@ fn unwrap_single(v: &Value) -> &Value {
     }
 }
 
+/// The mask id is the one HF's tokenizer gives `[MASK]` inside a sentence (the fixtures' masked
+/// texts), and a tokenizer without a mask token (GPT-2's) is an error, not a panic.
+#[test]
+fn mask_token_is_hfs() {
+    for name in MLM {
+        let model = load(name);
+        let (token, id) = model.tokenizer.mask().unwrap();
+        let masked = expected(name)["encodings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["text"].as_str().unwrap().contains(token))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: a fixture text with {token}"));
+        assert_eq!(
+            u32s(&masked["input_ids"])
+                .iter()
+                .filter(|&&i| i == id)
+                .count(),
+            1,
+            "{name}: {token} = {id} in {}",
+            masked["text"]
+        );
+    }
+    let err = load("gpt2-tiny").tokenizer.mask().unwrap_err();
+    assert!(err.to_string().contains("no mask token"), "{err}");
+}
+
 #[test]
 fn tokenization_matches_hf() {
     for name in SEQ_CLS.iter().chain(TOK_CLS).chain(MLM) {

@@ -15,11 +15,7 @@ pub async fn fill_mask(
     top_k: usize,
 ) -> Result<Vec<Vec<MaskFill>>> {
     let tok = &model.tokenizer;
-    let mask_token = tok
-        .mask_token
-        .clone()
-        .ok_or_else(|| DuetError::Tokenizer("this tokenizer has no mask token".into()))?;
-    let mask_id = tok.token_to_id(&mask_token).expect("found by name");
+    let (mask_token, mask_id) = tok.mask()?;
     let enc = encode_all(tok, texts, model.config.max_positions())?;
     let mut positions = Vec::new();
     for e in &enc {

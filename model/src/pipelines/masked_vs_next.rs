@@ -43,9 +43,7 @@ pub async fn masked_vs_next(
     if spans.is_empty() {
         return Err(DuetError::EmptyInput("the sentence has no words".into()));
     }
-    let mask = mlm.tokenizer.mask_token.clone().ok_or_else(|| {
-        DuetError::WrongHead("masked LM (this model's tokenizer has no mask token)".into())
-    })?;
+    let (mask, _) = mlm.tokenizer.mask()?;
     let chars: Vec<char> = text.chars().collect();
     let cut = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
     let masked: Vec<String> = spans

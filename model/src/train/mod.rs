@@ -196,8 +196,25 @@ impl Trainer {
         )
     }
 
+    /// One optimizer step on `batch`, masked first (from `rng`) when `masking` is given, as a
+    /// masked-LM run draws a new mask for every batch; returns the loss before the update.
+    pub async fn step_masked(
+        &mut self,
+        batch: &[&Example],
+        masking: Option<&Masking>,
+        rng: &mut Rng,
+    ) -> Result<f32> {
+        match masking {
+            Some(m) => {
+                let masked = masking::mask_batch(batch, m, rng);
+                self.step(&masked.iter().collect::<Vec<_>>()).await
+            }
+            None => self.step(batch).await,
+        }
+    }
+
     /// One optimizer step on `batch`; returns the loss before the update. Masked-LM examples
-    /// must be masked already (`masking::mask_batch`; `train` does it per batch).
+    /// must be masked already (`step_masked` does it).
     pub async fn step(&mut self, batch: &[&Example]) -> Result<f32> {
         let lr = self.learning_rate();
         let loss = task_loss(self.network(), self.task, batch, self.pad_id, &self.device)?;
@@ -562,15 +579,10 @@ pub async fn train(
             }
             crate::device::yield_now().await;
             let batch: Vec<&Example> = idx.iter().map(|&i| &train_set[i]).collect();
-            let masked = prepared
-                .masking
-                .map(|m| masking::mask_batch(&batch, &m, &mut mask_rng));
-            let batch: Vec<&Example> = match &masked {
-                Some(m) => m.iter().collect(),
-                None => batch,
-            };
             let lr = trainer.learning_rate();
-            last_loss = trainer.step(&batch).await?;
+            last_loss = trainer
+                .step_masked(&batch, prepared.masking.as_ref(), &mut mask_rng)
+                .await?;
             step += 1;
             seen += batch.len();
             let elapsed = now() - start;

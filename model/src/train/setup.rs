@@ -184,17 +184,7 @@ impl Prepared {
         let (labels, masking) = match task {
             Task::CausalLm => (Vec::new(), None),
             Task::MaskedLm => {
-                let mask_id = model
-                    .tokenizer
-                    .mask_token
-                    .as_deref()
-                    .and_then(|t| model.tokenizer.token_to_id(t))
-                    .ok_or_else(|| {
-                        DuetError::InvalidOption(
-                            "the tokenizer has no mask token, so it cannot train a masked LM"
-                                .into(),
-                        )
-                    })?;
+                let (_, mask_id) = model.tokenizer.mask()?;
                 let masking = Masking {
                     mask_id,
                     vocab_size: model.config.vocab_size(),

@@ -12,7 +12,7 @@ use crate::pipelines::fill_mask::{fill_mask, MaskFill};
 use crate::pipelines::text_generation::text_generation;
 use crate::train::optim::Schedule;
 use crate::train::scratch::{self, Shape};
-use crate::train::{masking, prepare, Example, Prepared, Task, TaskData, TrainConfig, Trainer};
+use crate::train::{prepare, Example, Prepared, Task, TaskData, TrainConfig, Trainer};
 use crate::Model;
 
 /// How both models are made and trained.
@@ -108,15 +108,9 @@ impl Learner {
             .map(|&i| &self.blocks[i])
             .collect();
         self.next += bs;
-        let masked = self
-            .prepared
-            .masking
-            .map(|m| masking::mask_batch(&batch, &m, &mut self.mask_rng));
-        let batch: Vec<&Example> = match &masked {
-            Some(m) => m.iter().collect(),
-            None => batch,
-        };
-        self.trainer.step(&batch).await
+        self.trainer
+            .step_masked(&batch, self.prepared.masking.as_ref(), &mut self.mask_rng)
+            .await
     }
 
     /// The model with the weights learnt so far (dropout off), for sampling and export.

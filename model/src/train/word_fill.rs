@@ -72,12 +72,7 @@ pub async fn word_fill_accuracy(
     seed: u64,
     batch_size: usize,
 ) -> Result<WordFill> {
-    let mask = model
-        .tokenizer
-        .mask_token
-        .as_deref()
-        .and_then(|t| model.tokenizer.token_to_id(t))
-        .ok_or_else(|| DuetError::Tokenizer("the tokenizer has no mask token".into()))?;
+    let (_, mask) = model.tokenizer.mask()?;
     let mut rng = Rng::new(seed);
     let mut examples = Vec::new();
     for words in sentences {
