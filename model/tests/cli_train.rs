@@ -96,25 +96,31 @@ fn train_lora_writes_a_peft_adapter_the_cli_loads() {
     )
     .unwrap();
     let out = dir.join("adapter");
-    ok(&[
-        "train",
-        "--task",
-        "classify",
-        "--data",
-        &s(&dir.join("data.csv")),
-        "--model",
-        &s(&fixture_dir("bert-seqcls")),
-        "--output",
-        &s(&out),
-        "--train",
-        "lora",
-        "--lora-rank",
-        "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-    ]);
+    let train_lora = |steps: &[&str]| {
+        let (data, model, output) = (
+            s(&dir.join("data.csv")),
+            s(&fixture_dir("bert-seqcls")),
+            s(&out),
+        );
+        let mut args = vec![
+            "train",
+            "--task",
+            "classify",
+            "--data",
+            &data,
+            "--model",
+            &model,
+            "--output",
+            &output,
+            "--train",
+            "lora",
+            "--lora-rank",
+            "2",
+        ];
+        args.extend(steps);
+        ok(&args);
+    };
+    train_lora(&["--epochs", "1", "--batch-size", "8"]);
     for f in [
         "adapter_config.json",
         "adapter_model.safetensors",
@@ -132,6 +138,46 @@ fn train_lora_writes_a_peft_adapter_the_cli_loads() {
     ]))
     .unwrap();
     assert_eq!(v[0].as_array().unwrap().len(), 2);
+
+    // A full checkpoint written over the adapter replaces it (a loader would take the adapter
+    // first), and gives the same answers; an adapter written back replaces the full weights.
+    ok(&[
+        "convert",
+        "--model",
+        &s(&out),
+        "--output",
+        &s(&out),
+        "--dtype",
+        "f32",
+    ]);
+    assert!(out.join("model.safetensors").is_file());
+    for gone in ["adapter_config.json", "adapter_model.safetensors"] {
+        assert!(
+            !out.join(gone).exists(),
+            "{gone} left beside the full checkpoint"
+        );
+    }
+    let merged: Value = serde_json::from_str(&ok(&[
+        "classify",
+        "--model",
+        &s(&out),
+        "--text",
+        "so good",
+        "--json",
+    ]))
+    .unwrap();
+    for (a, b) in v[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(merged[0].as_array().unwrap())
+    {
+        assert_eq!(a["label"], b["label"]);
+        assert!((a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-5);
+    }
+    train_lora(&["--max-steps", "1"]);
+    assert!(out.join("adapter_config.json").is_file());
+    assert!(!out.join("model.safetensors").exists());
 }
 
 #[test]

@@ -158,7 +158,29 @@ pub fn write_files(dir: &Path, files: &ModelFiles) -> Result<(), DuetError> {
     for name in files.names() {
         std::fs::write(dir.join(name), files.get(name).expect("listed")).map_err(io)?;
     }
+    for name in other_layout(files) {
+        let path = dir.join(name);
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io)?;
+            eprintln!(
+                "removed {} (left by an earlier run of the other kind)",
+                path.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// The files of the other layout, which must not stay beside what was just written: a folder
+/// with `adapter_config.json` loads as an adapter over its base, so an old adapter would hide a
+/// new full checkpoint, and an old `model.safetensors` beside a new adapter makes the folder read
+/// as a full model where files are picked by hand (the app's Load page).
+fn other_layout(files: &ModelFiles) -> &'static [&'static str] {
+    if files.get("adapter_config.json").is_some() {
+        &["model.safetensors"]
+    } else {
+        &["adapter_config.json", "adapter_model.safetensors"]
+    }
 }
 
 fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
