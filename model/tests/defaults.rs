@@ -127,7 +127,8 @@ fn defaults_reach_their_reported_metrics() {
         m[defaults::SENTIMENT]["accuracy"].as_f64().unwrap() >= 0.85,
         "{m}"
     );
-    assert!(m[defaults::NER]["f1"].as_f64().unwrap() >= 0.85, "{m}");
+    // The tagger's card: dev entity F1 0.914 (issue 11's bar: 0.91).
+    assert!(m[defaults::NER]["f1"].as_f64().unwrap() >= 0.91, "{m}");
     assert!(
         m[defaults::GPT2]["perplexity"].as_f64().unwrap() < 150.0,
         "{m}"
