@@ -435,3 +435,40 @@ fn bad_training_input_is_a_one_line_error() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn a_lora_adapter_is_not_written_over_its_base() {
+    let dir = scratch("lora-over-base");
+    let base = dir.join("base");
+    std::fs::create_dir_all(&base).unwrap();
+    for f in std::fs::read_dir(fixture_dir("bert-seqcls")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), base.join(f.file_name())).unwrap();
+    }
+    std::fs::write(dir.join("data.csv"), format!("label,text\n{TOY}")).unwrap();
+    let out = duet(&[
+        "train",
+        "--task",
+        "classify",
+        "--data",
+        &s(&dir.join("data.csv")),
+        "--model",
+        &s(&base),
+        "--output",
+        &s(&base),
+        "--train",
+        "lora",
+        "--max-steps",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--output is the base model's folder"),
+        "{err}"
+    );
+    assert!(
+        base.join("model.safetensors").is_file(),
+        "the base's weights are kept"
+    );
+    assert!(!base.join("adapter_config.json").exists());
+}

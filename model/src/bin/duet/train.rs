@@ -183,6 +183,13 @@ fn other_layout(files: &ModelFiles) -> &'static [&'static str] {
     }
 }
 
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
     let mut cfg = LoraConfig::defaults_for(&model.network);
     cfg.rank = a.lora_rank;
@@ -228,6 +235,15 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         train_set.truncate(n);
     }
     let trainable = trainable(&a, &model)?;
+    if matches!(trainable, Trainable::Lora(_)) && !a.merge && same_folder(&a.model, &a.output) {
+        // The adapter would replace the base's `model.safetensors` (see `other_layout`), and the
+        // adapter needs that base: refused before training, not discovered after.
+        return Err(DuetError::InvalidOption(
+            "--output is the base model's folder; a LoRA adapter is written beside its base, not \
+             over it (pick another --output, or add --merge)"
+                .into(),
+        ));
+    }
     let cfg = TrainConfig {
         epochs: a.epochs,
         max_steps: a.max_steps,
