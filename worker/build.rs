@@ -13,7 +13,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 fn main() {
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../public/models");
+    // Read at run time: cargo sets it for every run of the script, while the path compiled into
+    // the script goes stale when the checkout moves with its target dir.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let models = Path::new(&manifest).join("../public/models");
     println!("cargo:rerun-if-changed={}", models.display());
     let mut folders: Vec<_> = std::fs::read_dir(&models)
         .expect("public/models/ is readable")

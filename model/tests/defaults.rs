@@ -2,16 +2,19 @@
 //! base), the CLI uses them when `--model` is left out, and — with `DUET_EVAL_DEFAULTS=1`, as it
 //! takes minutes — they reach their reported held-out metrics.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
+use common::manifest_dir;
 use duet_model::defaults;
 use duet_model::device::{block_on, cpu};
 use duet_model::Model;
 use serde_json::Value;
 
 fn models() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/models")
+    manifest_dir().join("../public/models")
 }
 
 fn cli(args: &[&str]) -> Value {
@@ -99,8 +102,7 @@ fn cli_uses_the_defaults_without_model() {
 
 #[test]
 fn f16_base_embeds_like_the_original() {
-    let original =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/all-MiniLM-L6-v2");
+    let original = manifest_dir().join("../../shared/models/all-MiniLM-L6-v2");
     let a = Model::from_dir(&original, &cpu()).unwrap();
     let b = Model::from_dir(models().join(defaults::ENCODER), &cpu()).unwrap();
     let texts = vec![
@@ -121,7 +123,7 @@ fn defaults_reach_their_reported_metrics() {
         eprintln!("set DUET_EVAL_DEFAULTS=1 to measure the defaults (minutes on CPU)");
         return;
     }
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let shared = manifest_dir().join("../../shared");
     let m = block_on(defaults::evaluate(&models(), &shared, 64)).unwrap();
     assert!(
         m[defaults::SENTIMENT]["accuracy"].as_f64().unwrap() >= 0.85,

@@ -13,9 +13,7 @@ use duet_model::Model;
 fn minilm_dir() -> PathBuf {
     let dir = std::env::var_os("DUET_MINILM_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/all-MiniLM-L6-v2")
-        });
+        .unwrap_or_else(|| manifest_dir().join("../../shared/models/all-MiniLM-L6-v2"));
     assert!(
         dir.join("model.safetensors").is_file(),
         "all-MiniLM-L6-v2 not found at {} (set DUET_MINILM_DIR)",

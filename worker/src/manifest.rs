@@ -37,7 +37,10 @@ mod tests {
 
     #[test]
     fn every_default_is_listed_with_the_files_on_disk() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../public/models");
+        // `cargo test` gives the checkout at run time; the compiled-in path may be a moved one's.
+        let manifest =
+            std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+        let root = std::path::Path::new(&manifest).join("../public/models");
         for model in duet_protocol::defaults::ALL {
             let listed = files_of(model);
             assert!(

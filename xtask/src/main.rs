@@ -22,8 +22,13 @@ mod serve;
 mod server;
 mod tools;
 
+/// The checkout `cargo xtask` runs in: cargo sets `CARGO_MANIFEST_DIR` for the process it runs.
+/// The path compiled in is only the fallback: cargo keeps a build fresh when its checkout moves
+/// with its target dir (renamed, or another clone sharing `CARGO_TARGET_DIR`), and that path then
+/// names a folder that is gone, or another checkout.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .unwrap()
         .to_path_buf()

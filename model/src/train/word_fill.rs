@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn every_piece_of_the_chosen_word_and_nothing_else_is_hidden() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bert-mlm-f16");
+        // `cargo test` gives the checkout at run time; the compiled-in path may be a moved one's.
+        let manifest =
+            std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+        let dir = std::path::Path::new(&manifest).join("tests/fixtures/bert-mlm-f16");
         let model = Model::from_dir(dir, &crate::device::cpu()).unwrap();
         let words: Vec<String> = ["1996", "zqxv", ","].map(String::from).to_vec();
         let plain = model.tokenizer.encode_words(&words).unwrap();

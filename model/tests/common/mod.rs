@@ -7,10 +7,15 @@ use duet_model::device::cpu;
 use duet_model::Model;
 use serde_json::Value;
 
+/// `model/` of the checkout under test, as `cargo test` gives it at run time: the path compiled in
+/// is stale when a checkout moves with its target dir, since cargo still finds the build fresh.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub fn fixture_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    manifest_dir().join("tests/fixtures").join(name)
 }
 
 pub fn expected(name: &str) -> Value {

@@ -201,11 +201,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// `public/models/` of this checkout, or `$DUET_MODELS`.
+/// `public/models/` of this checkout, or `$DUET_MODELS`. The checkout is the one duet was built
+/// in; where that folder is gone (a checkout moved with its target dir, whose builds cargo still
+/// finds fresh), the one `cargo run` or `cargo test` names at run time.
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("DUET_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/models"))
+    if let Some(dir) = std::env::var_os("DUET_MODELS") {
+        return PathBuf::from(dir);
+    }
+    let built_in = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/models");
+    if built_in.is_dir() {
+        return built_in;
+    }
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|dir| PathBuf::from(dir).join("../public/models"))
+        .filter(|dir| dir.is_dir())
+        .unwrap_or(built_in)
 }
 
 /// The folder given, else the embedded default for the task.
