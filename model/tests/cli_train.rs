@@ -15,14 +15,19 @@ fn duet(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(args: &[&str]) -> String {
+/// A run that must succeed, with its stdout and stderr.
+fn succeeds(args: &[&str]) -> Output {
     let out = duet(args);
     assert!(
         out.status.success(),
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    out
+}
+
+fn ok(args: &[&str]) -> String {
+    String::from_utf8(succeeds(args).stdout).unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -641,4 +646,133 @@ fn device_gpu_trains_what_the_cpu_does() {
             assert_eq!(tokens(&a), tokens(&b), "{a}\n{b}");
         }
     }
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_save_and_ends_as_if_never_stopped() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = scratch("resume");
+    let text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\
+                The slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\n"
+        .repeat(12);
+    std::fs::write(dir.join("text.txt"), &text).unwrap();
+    let model = fixture_dir("gpt2-tiny");
+    let args = |output: &Path, lr: &str| -> Vec<String> {
+        [
+            "train",
+            "--task",
+            "lm",
+            "--data",
+            &s(&dir.join("text.txt")),
+            "--model",
+            &s(&model),
+            "--output",
+            &s(output),
+            "--max-length",
+            "16",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "2",
+            "--lr",
+            lr,
+            "--seed",
+            "3",
+            "--save-every",
+            "3",
+            "--resume",
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    // Never stopped (`--resume` with nothing saved starts from the beginning).
+    let whole = dir.join("whole");
+    let out = succeeds(&strs(&args(&whole, "5e-3")));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("no saved run in") && log.contains("starting from step 0"),
+        "{log}"
+    );
+    let total: usize = serde_json::from_slice::<Value>(&out.stdout).unwrap()["steps"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(total > 20, "{total} steps");
+    assert!(
+        !whole.join("checkpoint").exists(),
+        "a finished run removes its checkpoint"
+    );
+
+    // Killed after its second save, as a user stops it (or a time limit does).
+    let part = dir.join("part");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(args(&part, "5e-3"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let saved = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("saved the run at step 6"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(saved.is_some(), "the run saved at step 6");
+    let checkpoint = part.join("checkpoint");
+    assert!(checkpoint.join("trainer_state.json").is_file());
+    // The model as it stood is there too, and loads.
+    ok(&[
+        "generate",
+        "--model",
+        &s(&checkpoint),
+        "--prompt",
+        "To be",
+        "--max-new-tokens",
+        "2",
+        "--greedy",
+    ]);
+
+    // Another learning rate is another run: refused, in one line, and the save is kept.
+    let out = duet(&strs(&args(&part, "1e-3")));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("learning_rate was 0.005") && err.trim().lines().count() <= 3,
+        "{err}"
+    );
+    assert!(checkpoint.join("trainer_state.json").is_file());
+
+    // The same command continues it and ends with the very weights of the run never stopped.
+    let out = succeeds(&strs(&args(&part, "5e-3")));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let resumed_at: usize = log
+        .lines()
+        .find_map(|l| {
+            l.split(" at step ")
+                .nth(1)
+                .filter(|_| l.starts_with("resuming from"))
+        })
+        .expect("resumed")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(resumed_at >= 6 && resumed_at < total, "{log}");
+    assert!(
+        !log.contains(&format!("step {resumed_at}/"))
+            && log.contains(&format!("step {}/", resumed_at + 1)),
+        "the steps taken before the save are not taken again: {log}"
+    );
+    assert_eq!(
+        std::fs::read(part.join("model.safetensors")).unwrap(),
+        std::fs::read(whole.join("model.safetensors")).unwrap(),
+        "resumed and never-stopped runs end with the same weights"
+    );
+    assert!(!checkpoint.exists());
 }

@@ -9,6 +9,7 @@ pub mod lora;
 pub mod masking;
 pub mod metrics;
 pub mod optim;
+pub mod resume;
 pub mod scratch;
 pub mod setup;
 pub mod side_by_side;
@@ -27,6 +28,7 @@ use crate::network::{read_f32, EncoderBatch, Network};
 use crate::Model;
 use lora::LoraConfig;
 use optim::{lr_at, AdamW, Schedule};
+use resume::TrainState;
 
 pub use masking::MaskingConfig;
 pub use setup::{encode_examples, prepare, Example, Masking, Prepared, Target, Task, TaskData};
@@ -217,6 +219,10 @@ impl Trainer {
     /// must be masked already (`step_masked` does it).
     pub async fn step(&mut self, batch: &[&Example]) -> Result<f32> {
         let lr = self.learning_rate();
+        // Dropout's masks depend on the run's seed and the step alone: a resumed run draws
+        // the ones the uninterrupted run would have drawn.
+        self.device
+            .seed(resume::step_seed(self.cfg.seed, self.optim.steps()));
         let loss = task_loss(self.network(), self.task, batch, self.pad_id, &self.device)?;
         let value = read_f32(loss.clone()).await?[0];
         if !value.is_finite() {
@@ -245,6 +251,30 @@ impl Trainer {
             }
         });
         Ok(value)
+    }
+
+    /// Everything needed to continue this run later (`run` describes it, see
+    /// [`resume::describe_run`]).
+    pub async fn state(&self, run: serde_json::Value) -> Result<TrainState> {
+        resume::capture(self.network(), &self.optim, self.optim.steps(), run).await
+    }
+
+    /// Continues from `state`: its parameters, moments and step count replace this trainer's.
+    pub fn restore(&mut self, state: &TrainState) -> Result<()> {
+        let network = self
+            .network
+            .take()
+            .expect("the network is only taken inside step");
+        match resume::restore(network.clone(), &mut self.optim, state) {
+            Ok(restored) => {
+                self.network = Some(restored);
+                Ok(())
+            }
+            Err(e) => {
+                self.network = Some(network);
+                Err(e)
+            }
+        }
     }
 
     /// Gradients of the loss on `batch` for every trainable parameter, by checkpoint key
@@ -543,6 +573,27 @@ pub struct TrainOutcome {
     pub metrics: Option<Metrics>,
 }
 
+/// Saving a run as it goes, and continuing a saved one.
+pub struct Checkpoints<'a> {
+    /// Continue from this state; it must come from this run (same settings and data).
+    pub from: Option<TrainState>,
+    /// Hand the run's state and the model as it stands to `save` every this many steps, and when
+    /// the run is stopped early (0: never).
+    pub every: usize,
+    pub save: Option<&'a mut dyn FnMut(TrainState, Model) -> Result<()>>,
+}
+
+impl Checkpoints<'_> {
+    /// Neither saving nor resuming.
+    pub fn none() -> Self {
+        Checkpoints {
+            from: None,
+            every: 0,
+            save: None,
+        }
+    }
+}
+
 /// The whole run: shuffled, padding-aware batches for `cfg.epochs` (or `max_steps`), evaluation on
 /// `eval` as configured and at the end. `on_event` returning `false` stops after the current step.
 pub async fn train(
@@ -551,6 +602,33 @@ pub async fn train(
     train_set: &[Example],
     eval_set: &[Example],
     cfg: TrainConfig,
+    on_event: impl FnMut(&TrainEvent) -> bool,
+    now: impl Fn() -> f64,
+) -> Result<TrainOutcome> {
+    train_checkpointed(
+        model,
+        prepared,
+        train_set,
+        eval_set,
+        cfg,
+        Checkpoints::none(),
+        on_event,
+        now,
+    )
+    .await
+}
+
+/// [`train`], saving its state as `checkpoints` asks and continuing from a saved one. A resumed
+/// run replays the batch order and masks of the steps already taken without computing them, then
+/// takes exactly the steps the uninterrupted run would have taken.
+#[allow(clippy::too_many_arguments)] // train's arguments and the checkpoints
+pub async fn train_checkpointed(
+    model: Model,
+    prepared: &Prepared,
+    train_set: &[Example],
+    eval_set: &[Example],
+    cfg: TrainConfig,
+    checkpoints: Checkpoints<'_>,
     mut on_event: impl FnMut(&TrainEvent) -> bool,
     now: impl Fn() -> f64,
 ) -> Result<TrainOutcome> {
@@ -562,7 +640,37 @@ pub async fn train(
     if let Some(max) = cfg.max_steps {
         total = total.min(max.max(1));
     }
+    let run = resume::describe_run(&cfg, prepared, train_set, total);
+    let Checkpoints {
+        from,
+        every,
+        mut save,
+    } = checkpoints;
+    let every = if save.is_some() { every } else { 0 };
+    if let Some(state) = &from {
+        state.check_run(&run)?;
+    }
     let mut trainer = Trainer::new(&model, prepared.task, cfg.clone(), total)?;
+    let resumed_at = match &from {
+        Some(state) => {
+            trainer.restore(state)?;
+            state.step
+        }
+        None => 0,
+    };
+    drop(from);
+    let mut save_now = async |trainer: &Trainer| -> Result<()> {
+        let Some(save) = save.as_mut() else {
+            return Ok(());
+        };
+        let state = trainer.state(run.clone()).await?;
+        let snapshot = Model {
+            network: trainer.snapshot(&model.device),
+            ..model.clone()
+        };
+        save(state, snapshot)
+    };
+    let mut saved_at = resumed_at;
     let mut rng = Rng::new(cfg.seed);
     let start = now();
     let (mut step, mut seen, mut cancelled, mut last_loss) = (0usize, 0usize, false, f32::NAN);
@@ -577,8 +685,16 @@ pub async fn train(
             if step >= total {
                 break 'epochs;
             }
-            crate::device::yield_now().await;
             let batch: Vec<&Example> = idx.iter().map(|&i| &train_set[i]).collect();
+            if step < resumed_at {
+                // Taken before the state was saved: only its mask draws are replayed.
+                if let Some(m) = &prepared.masking {
+                    masking::mask_batch(&batch, m, &mut mask_rng);
+                }
+                step += 1;
+                continue;
+            }
+            crate::device::yield_now().await;
             let lr = trainer.learning_rate();
             last_loss = trainer
                 .step_masked(&batch, prepared.masking.as_ref(), &mut mask_rng)
@@ -599,6 +715,10 @@ pub async fn train(
                 cancelled = true;
                 break 'epochs;
             }
+            if every > 0 && step % every == 0 && step < total {
+                save_now(&trainer).await?;
+                saved_at = step;
+            }
             if cfg.eval_every > 0
                 && step % cfg.eval_every == 0
                 && !eval_set.is_empty()
@@ -612,7 +732,12 @@ pub async fn train(
                 }
             }
         }
-        if cfg.eval_every == 0 && !eval_set.is_empty() && epoch + 1 < cfg.epochs && step < total {
+        if cfg.eval_every == 0
+            && !eval_set.is_empty()
+            && epoch + 1 < cfg.epochs
+            && step < total
+            && step > resumed_at
+        {
             let metrics =
                 evaluate_snapshot(&trainer, &model, prepared, eval_set, cfg.batch_size).await?;
             if !on_event(&TrainEvent::Eval { step, metrics }) {
@@ -620,6 +745,9 @@ pub async fn train(
                 break;
             }
         }
+    }
+    if cancelled && every > 0 && saved_at < step {
+        save_now(&trainer).await?;
     }
     let device = model.device.clone();
     let trained = Model {

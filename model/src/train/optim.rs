@@ -77,6 +77,21 @@ impl AdamW {
         self.steps
     }
 
+    /// The first and second moments of parameter `id` (flattened), once it has been updated.
+    pub(crate) fn moments(&self, id: &ParamId) -> Option<(Tensor<1>, Tensor<1>)> {
+        self.state.get(id).map(|s| (s.m.clone(), s.v.clone()))
+    }
+
+    /// Restores parameter `id`'s moments (a resumed run, see `train::resume`).
+    pub(crate) fn set_moments(&mut self, id: ParamId, m: Tensor<1>, v: Tensor<1>) {
+        self.state.insert(id, Moments { m, v });
+    }
+
+    /// Restores the step count, which the bias correction and the schedule read.
+    pub(crate) fn set_steps(&mut self, steps: usize) {
+        self.steps = steps;
+    }
+
     /// One update of every parameter that has a gradient. `max_grad_norm` clips the global norm
     /// of all gradients first, as `torch.nn.utils.clip_grad_norm_`.
     pub fn step<M: Module>(

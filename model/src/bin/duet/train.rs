@@ -7,6 +7,7 @@ use duet_model::device::block_on;
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::optim::Schedule;
+use duet_model::train::resume::{TrainState, STATE_JSON, STATE_TENSORS};
 use duet_model::train::scratch::{self, Shape};
 use duet_model::train::{
     self, prepare, MaskingConfig, Task, TaskData, TrainConfig, TrainEvent, Trainable,
@@ -88,6 +89,14 @@ pub struct TrainArgs {
     /// Print the final metrics as JSON.
     #[arg(long)]
     json: bool,
+    /// Save the run every N steps (and the model as it stands) in `<output>/checkpoint/`, so that
+    /// `--resume` can continue it; removed when the run finishes. 0: never.
+    #[arg(long, default_value_t = 0)]
+    save_every: usize,
+    /// Continue the run saved in `<output>/checkpoint/` (same command, same data); without one,
+    /// start from the beginning.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -267,13 +276,75 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         eval_set.len(),
         prepared.labels
     );
+    let checkpoint = a.output.join("checkpoint");
+    let from = match (a.resume, checkpoint.join(STATE_JSON).is_file()) {
+        (true, true) => {
+            let state = TrainState::from_files(
+                &read_bytes(&checkpoint.join(STATE_JSON))?,
+                &read_bytes(&checkpoint.join(STATE_TENSORS))?,
+            )?;
+            eprintln!(
+                "resuming from {} at step {}",
+                checkpoint.display(),
+                state.step
+            );
+            Some(state)
+        }
+        (true, false) => {
+            eprintln!(
+                "no saved run in {}: starting from step 0",
+                checkpoint.display()
+            );
+            None
+        }
+        (false, saved) => {
+            if saved && a.save_every > 0 {
+                eprintln!(
+                    "{} holds a saved run, which this one will replace (--resume continues it)",
+                    checkpoint.display()
+                );
+            }
+            None
+        }
+    };
+    let mut save = |state: TrainState, snapshot: Model| -> Result<(), DuetError> {
+        let files = block_on(output_files(
+            &snapshot,
+            &trainable,
+            a.merge,
+            &a.model,
+            &checkpoint,
+        ))?;
+        // Written beside, then renamed over the last one: a run killed mid-write keeps it.
+        let partial = a.output.join("checkpoint.partial");
+        remove_dir(&partial)?;
+        write_files(&partial, &files)?;
+        for (name, bytes) in state.to_files()? {
+            std::fs::write(partial.join(name), bytes).map_err(|e| io_error(&partial, e))?;
+        }
+        remove_dir(&checkpoint)?;
+        std::fs::rename(&partial, &checkpoint).map_err(|e| io_error(&checkpoint, e))?;
+        eprintln!(
+            "saved the run at step {} in {}",
+            state.step,
+            checkpoint.display()
+        );
+        Ok(())
+    };
+    let checkpoints = train::Checkpoints {
+        from,
+        every: a.save_every,
+        save: Some(&mut save),
+    };
     let start = std::time::Instant::now();
-    let outcome = block_on(train::train(
+    let mut first_step = None;
+    let outcome = block_on(train::train_checkpointed(
         model,
         &prepared,
         &train_set,
         &eval_set,
         cfg,
+        checkpoints,
         |ev| {
             match ev {
                 TrainEvent::Step {
@@ -285,7 +356,9 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
                     elapsed_s,
                     ..
                 } => {
-                    let eta = elapsed_s / *step as f64 * (*total_steps - *step) as f64;
+                    // A resumed run's clock starts at its first step, not at step 1.
+                    let first = *first_step.get_or_insert(*step - 1);
+                    let eta = elapsed_s / (*step - first) as f64 * (*total_steps - *step) as f64;
                     eprintln!(
                         "step {step}/{total_steps} loss {loss:.4} lr {learning_rate:.2e} {examples_per_s:.1} ex/s eta {eta:.0}s"
                     );
@@ -301,15 +374,18 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         },
         || start.elapsed().as_secs_f64(),
     ))?;
-    let files = match (&trainable, a.merge) {
-        (Trainable::Lora(l), false) => block_on(export::lora_adapter(
-            &outcome.model,
-            l,
-            &base_reference(&a.model, &a.output),
-        ))?,
-        _ => block_on(export::full_checkpoint(&outcome.model, DType::F32))?,
-    };
+    let files = block_on(output_files(
+        &outcome.model,
+        &trainable,
+        a.merge,
+        &a.model,
+        &a.output,
+    ))?;
     write_files(&a.output, &files)?;
+    if !outcome.cancelled && checkpoint.is_dir() {
+        remove_dir(&checkpoint)?;
+        eprintln!("the run finished: {} removed", checkpoint.display());
+    }
     let summary = serde_json::json!({
         "steps": outcome.steps,
         "final_loss": outcome.final_loss,
@@ -322,6 +398,41 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         println!("{summary}");
     }
     Ok(())
+}
+
+/// What a run writes to `out`: a PEFT adapter for LoRA (unless merged), else a full f32 checkpoint.
+async fn output_files(
+    model: &Model,
+    trainable: &Trainable,
+    merge: bool,
+    base: &Path,
+    out: &Path,
+) -> Result<ModelFiles, DuetError> {
+    match (trainable, merge) {
+        (Trainable::Lora(l), false) => {
+            export::lora_adapter(model, l, &base_reference(base, out)).await
+        }
+        _ => export::full_checkpoint(model, DType::F32).await,
+    }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> DuetError {
+    DuetError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DuetError> {
+    std::fs::read(path).map_err(|e| io_error(path, e))
+}
+
+/// Removes a folder of this run's own making, if it is there.
+fn remove_dir(dir: &Path) -> Result<(), DuetError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(dir, e)),
+        _ => Ok(()),
+    }
 }
 
 fn parse_names(spec: &str) -> Result<Vec<(String, String)>, DuetError> {

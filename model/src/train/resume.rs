@@ -1,0 +1,342 @@
+//! Saving a run part-way and continuing it later: every parameter, AdamW's moments and the step
+//! count, plus a description of the run that must match before anything is restored. Batches and
+//! masks are replayed from the run's seed and dropout is seeded per step (`step_seed`), so a
+//! resumed run takes the very steps the uninterrupted one would have taken. (HF's Trainer saves
+//! the same things as `optimizer.pt`, `rng_state.pth` and `trainer_state.json`.)
+
+use std::collections::HashMap;
+
+use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Tensor, TensorData};
+use serde_json::{json, Value};
+
+use crate::error::{DuetError, Result};
+use crate::network::{read_f32, Network};
+use crate::train::optim::AdamW;
+use crate::train::setup::{Example, Prepared};
+use crate::train::TrainConfig;
+use crate::weights::Weights;
+
+/// The tensors' file in a saved state (names `param.<path>`, `exp_avg.<path>`, `exp_avg_sq.<path>`,
+/// with burn's module paths; burn's layout, not a checkpoint's).
+pub const STATE_TENSORS: &str = "training_state.safetensors";
+/// The step, and the run the state belongs to.
+pub const STATE_JSON: &str = "trainer_state.json";
+
+/// A run as it stood after `step` optimizer steps.
+pub struct TrainState {
+    pub step: usize,
+    /// What the run was (settings, data): a state continues only the same run.
+    pub run: Value,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl TrainState {
+    /// The two files of a saved state, by name ([`STATE_JSON`], [`STATE_TENSORS`]).
+    pub fn to_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let meta = json!({"global_step": self.step, "run": self.run});
+        Ok(vec![
+            (
+                STATE_JSON,
+                serde_json::to_vec_pretty(&meta).expect("json values serialize"),
+            ),
+            (
+                STATE_TENSORS,
+                crate::train::export::safetensors_bytes(
+                    &self.tensors,
+                    crate::train::export::DType::F32,
+                )?,
+            ),
+        ])
+    }
+
+    /// Reads a state written by [`to_files`](Self::to_files).
+    pub fn from_files(state_json: &[u8], tensors: &[u8]) -> Result<Self> {
+        let bad = |m: String| DuetError::InvalidOption(format!("{STATE_JSON}: {m}"));
+        let meta: Value = serde_json::from_slice(state_json).map_err(|e| bad(e.to_string()))?;
+        let step = meta["global_step"]
+            .as_u64()
+            .ok_or_else(|| bad("no global_step".into()))? as usize;
+        let run = meta
+            .get("run")
+            .cloned()
+            .ok_or_else(|| bad("no run".into()))?;
+        let weights = Weights::parse(tensors)?;
+        let mut out = Vec::new();
+        for key in weights.keys() {
+            let t = weights.get(&key)?;
+            out.push((key, t.shape, t.data));
+        }
+        Ok(Self {
+            step,
+            run,
+            tensors: out,
+        })
+    }
+
+    /// Refuses a state saved by another run, naming the first setting that differs.
+    pub fn check_run(&self, run: &Value) -> Result<()> {
+        let (Some(saved), Some(now)) = (self.run.as_object(), run.as_object()) else {
+            return Err(DuetError::InvalidOption(
+                "the saved state has no run".into(),
+            ));
+        };
+        for (key, value) in now {
+            let before = saved.get(key).unwrap_or(&Value::Null);
+            if before != value {
+                return Err(DuetError::InvalidOption(format!(
+                    "the saved state is from another run: its {key} was {before}, this run's is \
+                     {value} (start afresh, or run it with the saved settings)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The dropout seed of optimizer step `step` (0-based): a function of the run's seed and the step
+/// alone, so a resumed run draws the masks the uninterrupted one would have drawn.
+pub fn step_seed(seed: u64, step: usize) -> u64 {
+    // SplitMix64's finaliser: neighbouring steps get unrelated seeds.
+    let mut z = seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What makes a run this run: every setting that changes its steps, and its training data.
+pub fn describe_run(
+    cfg: &TrainConfig,
+    prepared: &Prepared,
+    train_set: &[Example],
+    total_steps: usize,
+) -> Value {
+    json!({
+        "task": format!("{:?}", prepared.task),
+        "labels": prepared.labels,
+        "masking": prepared.masking.map(|m| format!("{:?}", m.config)),
+        "trainable": format!("{:?}", cfg.trainable),
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "max_steps": cfg.max_steps,
+        "total_steps": total_steps,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "weight_decay": cfg.weight_decay,
+        "warmup_ratio": cfg.warmup_ratio,
+        "warmup_steps": cfg.warmup_steps,
+        "schedule": format!("{:?}", cfg.schedule),
+        "max_grad_norm": cfg.max_grad_norm,
+        "dropout": cfg.dropout,
+        "group_by_length": cfg.group_by_length,
+        "train_examples": train_set.len(),
+        "train_data": format!("{:016x}", data_hash(train_set)),
+    })
+}
+
+/// FNV-1a over every example's ids and targets.
+fn data_hash(set: &[Example]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for e in set {
+        for id in e.ids.iter().chain(&e.type_ids) {
+            eat(&id.to_le_bytes());
+        }
+        eat(format!("{:?};", e.target).as_bytes());
+    }
+    h
+}
+
+/// Each float parameter's module path (burn's field names, `.`-joined).
+#[derive(Default)]
+struct Paths {
+    path: Vec<String>,
+    params: Vec<(String, ParamId, Tensor<1>, Vec<usize>)>,
+}
+
+impl ModuleVisitor for Paths {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        let shape = value.dims().to_vec();
+        let n: usize = shape.iter().product();
+        self.params
+            .push((self.path.join("."), param.id, value.reshape([n]), shape));
+    }
+}
+
+/// The state of `network` trained by `optim` for `step` steps.
+pub async fn capture(
+    network: &Network,
+    optim: &AdamW,
+    step: usize,
+    run: Value,
+) -> Result<TrainState> {
+    let mut paths = Paths::default();
+    network.visit(&mut paths);
+    let mut tensors = Vec::new();
+    for (path, id, flat, shape) in paths.params {
+        let n = flat.dims()[0];
+        if let Some((m, v)) = optim.moments(&id) {
+            tensors.push((format!("exp_avg.{path}"), vec![n], read_f32(m).await?));
+            tensors.push((format!("exp_avg_sq.{path}"), vec![n], read_f32(v).await?));
+        }
+        tensors.push((
+            format!("param.{path}"),
+            shape,
+            read_f32(flat.inner()).await?,
+        ));
+    }
+    Ok(TrainState { step, run, tensors })
+}
+
+/// `network` with the saved values of its parameters (ids kept), and `optim` with their moments.
+pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Result<Network> {
+    let mut saved: HashMap<&str, (&Vec<usize>, &Vec<f32>)> = state
+        .tensors
+        .iter()
+        .map(|(k, s, d)| (k.as_str(), (s, d)))
+        .collect();
+    let mut restorer = Restorer {
+        saved: &mut saved,
+        optim,
+        path: Vec::new(),
+        error: None,
+    };
+    let network = network.map(&mut restorer);
+    if let Some(e) = restorer.error {
+        return Err(e);
+    }
+    if let Some(extra) = saved.keys().next() {
+        return Err(DuetError::InvalidOption(format!(
+            "the saved state has `{extra}`, which this model lacks (it is from another model)"
+        )));
+    }
+    optim.set_steps(state.step);
+    Ok(network)
+}
+
+struct Restorer<'a, 'b> {
+    saved: &'a mut HashMap<&'b str, (&'b Vec<usize>, &'b Vec<f32>)>,
+    optim: &'a mut AdamW,
+    path: Vec<String>,
+    error: Option<DuetError>,
+}
+
+impl Restorer<'_, '_> {
+    fn take(&mut self, key: &str, shape: &[usize]) -> Option<Vec<f32>> {
+        match self.saved.remove(key) {
+            Some((s, d)) if s.as_slice() == shape => Some(d.clone()),
+            Some((s, _)) => {
+                self.error.get_or_insert(DuetError::ShapeMismatch {
+                    key: key.to_string(),
+                    found: s.clone(),
+                    expected: shape.to_vec(),
+                });
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+impl ModuleMapper for Restorer<'_, '_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.dims().to_vec();
+        let n: usize = shape.iter().product();
+        let Some(values) = self.take(&format!("param.{path}"), &shape) else {
+            self.error.get_or_insert(DuetError::MissingTensor {
+                key: format!("param.{path}"),
+                expected: shape.clone(),
+            });
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let moments = (
+            self.take(&format!("exp_avg.{path}"), &[n]),
+            self.take(&format!("exp_avg_sq.{path}"), &[n]),
+        );
+        if let (Some(m), Some(v)) = moments {
+            // The moments live where the optimizer computes them: beside the gradients, off the
+            // autodiff graph.
+            let inner = tensor.clone().inner().device();
+            let flat = |d: Vec<f32>| Tensor::<1>::from_data(TensorData::new(d, [n]), &inner);
+            self.optim.set_moments(id, flat(m), flat(v));
+        }
+        let mut value = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
+        if tensor.is_require_grad() {
+            value = value.require_grad();
+        }
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_seeds_differ_by_step_and_by_run() {
+        let a: Vec<u64> = (0..1000).map(|s| step_seed(42, s)).collect();
+        let mut unique = a.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), a.len());
+        assert_ne!(step_seed(42, 0), step_seed(43, 0));
+        assert_eq!(step_seed(42, 7), step_seed(42, 7));
+    }
+
+    #[test]
+    fn a_state_from_another_run_is_refused_by_name() {
+        let state = TrainState {
+            step: 3,
+            run: json!({"seed": 42, "batch_size": 8}),
+            tensors: Vec::new(),
+        };
+        state
+            .check_run(&json!({"seed": 42, "batch_size": 8}))
+            .unwrap();
+        let err = state
+            .check_run(&json!({"seed": 42, "batch_size": 16}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("batch_size was 8") && err.contains("16"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_state_reads_back_what_was_written() {
+        let state = TrainState {
+            step: 5,
+            run: json!({"seed": 1}),
+            tensors: vec![(
+                "param.a.weight".into(),
+                vec![2, 2],
+                vec![1.0, -2.5, 3.25, 0.0],
+            )],
+        };
+        let files = state.to_files().unwrap();
+        let back = TrainState::from_files(&files[0].1, &files[1].1).unwrap();
+        assert_eq!(back.step, 5);
+        assert_eq!(back.run, state.run);
+        assert_eq!(back.tensors, state.tensors);
+    }
+}

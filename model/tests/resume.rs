@@ -1,0 +1,235 @@
+//! A run saved part-way and continued is the run that was never stopped: the same losses after
+//! the save and the same weights at the end, dropout on, for a causal LM, a masked LM (whose
+//! masks are replayed) and LoRA. A state from another run is refused.
+
+mod common;
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use common::*;
+use duet_model::device::block_on;
+use duet_model::train::export::named_tensors;
+use duet_model::train::lora::LoraConfig;
+use duet_model::train::resume::TrainState;
+use duet_model::train::{
+    prepare, train_checkpointed, Checkpoints, Example, MaskingConfig, Prepared, Task, TaskData,
+    TrainConfig, TrainEvent, Trainable,
+};
+use duet_model::Model;
+
+const TEXT: &str = "the cat sat on the mat and looked at the door\n\
+    a dog ran across the yard to find the ball\n\
+    rain fell all night on the quiet little town\n\
+    she opened the window and the cold air came in\n\
+    the old man read the paper by the fire\n\
+    children played in the park until the sun went down\n\
+    he wrote a letter to his brother in the city\n\
+    the train left the station late in the evening";
+
+/// The CPU backend's random generator (dropout's masks) is the process's, and the test harness
+/// runs tests on parallel threads: one run at a time keeps each run's masks its own.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+struct Run {
+    losses: Vec<(usize, f32)>,
+    weights: Vec<(String, Vec<usize>, Vec<f32>)>,
+    saved: Option<TrainState>,
+}
+
+/// Trains `model` on `set` with `cfg`, from `from` when given, stopping after `stop_at` steps
+/// when given (the state saved then comes back in `saved`).
+fn run(
+    model: &Model,
+    prepared: &Prepared,
+    set: &[Example],
+    cfg: &TrainConfig,
+    from: Option<TrainState>,
+    stop_at: Option<usize>,
+) -> Run {
+    let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let saved = RefCell::new(None);
+    let mut save = |state: TrainState, _: Model| {
+        *saved.borrow_mut() = Some(state);
+        Ok(())
+    };
+    let mut losses = Vec::new();
+    let outcome = block_on(train_checkpointed(
+        model.clone(),
+        prepared,
+        set,
+        &[],
+        cfg.clone(),
+        Checkpoints {
+            from,
+            // Saved only when stopped: every 1000 steps never comes in these short runs.
+            every: 1000,
+            save: Some(&mut save),
+        },
+        |e| {
+            if let TrainEvent::Step { step, loss, .. } = e {
+                losses.push((*step, *loss));
+                return stop_at != Some(*step);
+            }
+            true
+        },
+        || 0.0,
+    ))
+    .unwrap();
+    assert_eq!(outcome.cancelled, stop_at.is_some());
+    let weights = block_on(named_tensors(
+        &outcome.model.network,
+        &outcome.model.config.arch,
+    ))
+    .unwrap();
+    Run {
+        losses,
+        weights,
+        saved: saved.into_inner(),
+    }
+}
+
+/// Uninterrupted vs stopped after `stop` steps and resumed: identical from the save on.
+fn assert_resumes_exactly(
+    model: Model,
+    task: Task,
+    max_length: usize,
+    cfg: TrainConfig,
+    stop: usize,
+) {
+    let data = TaskData::parse(task, TEXT).unwrap();
+    let (model, mut prepared, set) = prepare(model, task, &data, max_length).unwrap();
+    if let Some(m) = &mut prepared.masking {
+        m.config = MaskingConfig {
+            probability: 0.3,
+            whole_word: true,
+        };
+    }
+    let whole = run(&model, &prepared, &set, &cfg, None, None);
+    let total = whole.losses.len();
+    assert!(total > stop + 2, "{total} steps: too few to stop part-way");
+
+    let first = run(&model, &prepared, &set, &cfg, None, Some(stop));
+    assert_eq!(
+        first.losses,
+        whole.losses[..stop],
+        "the same run up to the stop"
+    );
+    let state = first.saved.expect("a stopped run saves its state");
+    assert_eq!(state.step, stop);
+    // Through the files, as the CLI stores it.
+    let files = state.to_files().unwrap();
+    let state = TrainState::from_files(&files[0].1, &files[1].1).unwrap();
+
+    let rest = run(&model, &prepared, &set, &cfg, Some(state), None);
+    assert_eq!(
+        rest.losses,
+        whole.losses[stop..],
+        "the steps after the save"
+    );
+    assert_eq!(rest.weights.len(), whole.weights.len());
+    for ((key, _, a), (_, _, b)) in rest.weights.iter().zip(&whole.weights) {
+        assert_eq!(a, b, "{key} after the last step");
+    }
+    // Had the stop not been resumed, the weights would differ: the comparison can fail.
+    assert_ne!(first.weights, whole.weights);
+}
+
+fn cfg(trainable: Trainable) -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 2,
+        learning_rate: 5e-3,
+        warmup_ratio: 0.2,
+        trainable,
+        dropout: true,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn a_resumed_causal_lm_run_is_the_uninterrupted_run() {
+    assert_resumes_exactly(
+        load("gpt2-tiny"),
+        Task::CausalLm,
+        16,
+        cfg(Trainable::All),
+        5,
+    );
+}
+
+#[test]
+fn a_resumed_masked_lm_run_replays_its_masks() {
+    assert_resumes_exactly(
+        load("bert-mlm-f16"),
+        Task::MaskedLm,
+        16,
+        cfg(Trainable::All),
+        4,
+    );
+}
+
+#[test]
+fn a_resumed_lora_run_continues_its_adapters() {
+    let lora = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.1,
+        target_modules: vec!["q_lin".into(), "v_lin".into()],
+    };
+    assert_resumes_exactly(
+        load("distilbert-mlm"),
+        Task::MaskedLm,
+        16,
+        cfg(Trainable::Lora(lora)),
+        3,
+    );
+}
+
+#[test]
+fn a_state_from_other_settings_or_data_is_refused() {
+    let data = TaskData::parse(Task::CausalLm, TEXT).unwrap();
+    let (model, prepared, set) = prepare(load("gpt2-tiny"), Task::CausalLm, &data, 16).unwrap();
+    let c = cfg(Trainable::All);
+    let state = run(&model, &prepared, &set, &c, None, Some(2))
+        .saved
+        .unwrap();
+    let err = |cfg: &TrainConfig, set: &[Example], state: TrainState| {
+        let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut save = |_: TrainState, _: Model| Ok(());
+        block_on(train_checkpointed(
+            model.clone(),
+            &prepared,
+            set,
+            &[],
+            cfg.clone(),
+            Checkpoints {
+                from: Some(state),
+                every: 0,
+                save: Some(&mut save),
+            },
+            |_| true,
+            || 0.0,
+        ))
+        .err()
+        .expect("refused")
+        .to_string()
+    };
+    let files = state.to_files().unwrap();
+    let again = || TrainState::from_files(&files[0].1, &files[1].1).unwrap();
+    let other_lr = TrainConfig {
+        learning_rate: 1e-3,
+        ..c.clone()
+    };
+    let e = err(&other_lr, &set, again());
+    assert!(e.contains("learning_rate was 0.005"), "{e}");
+    let e = err(&c, &set[1..], again());
+    assert!(
+        e.contains("train_examples") || e.contains("train_data"),
+        "{e}"
+    );
+    let mut changed = set.to_vec();
+    changed[0].ids[1] = changed[0].ids[2];
+    let e = err(&c, &changed, again());
+    assert!(e.contains("train_data"), "{e}");
+}
