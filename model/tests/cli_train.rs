@@ -232,9 +232,31 @@ fn new_gpt2_then_lm_training_then_generation() {
         "16",
         "--n-positions",
         "64",
+        "--dropout",
+        "0.2",
         "--output",
         &s(&init),
     ]);
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(init.join("config.json")).unwrap()).unwrap();
+    for key in ["resid_pdrop", "embd_pdrop", "attn_pdrop"] {
+        assert_eq!(config[key], 0.2, "{key}");
+    }
+    let out = duet(&[
+        "new-gpt2",
+        "--text",
+        &s(&dir.join("text.txt")),
+        "--dropout",
+        "1",
+        "--output",
+        &s(&dir.join("never")),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.starts_with("error: ") && err.contains("dropout 1"),
+        "{err}"
+    );
+    assert!(!dir.join("never").exists());
     let trained = dir.join("trained");
     let summary: Value = serde_json::from_str(&ok(&[
         "train",

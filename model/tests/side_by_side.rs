@@ -60,6 +60,7 @@ fn config() -> PairConfig {
             n_head: 2,
             n_embd: 32,
             n_positions: 32,
+            dropout: 0.1,
         },
         vocab_size: 200,
         batch_size: 8,

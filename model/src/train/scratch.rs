@@ -193,10 +193,25 @@ pub struct Shape {
     pub n_head: usize,
     pub n_embd: usize,
     pub n_positions: usize,
+    /// Dropout everywhere it applies (GPT-2's `resid/embd/attn_pdrop`, BERT's hidden and
+    /// attention dropout); HF's default is 0.1, and small data trained for many epochs wants more.
+    pub dropout: f64,
+}
+
+fn check_dropout(shape: &Shape) -> Result<()> {
+    if (0.0..1.0).contains(&shape.dropout) {
+        Ok(())
+    } else {
+        Err(DuetError::InvalidOption(format!(
+            "dropout {} (use a probability from 0 up to, not including, 1)",
+            shape.dropout
+        )))
+    }
 }
 
 /// A randomly initialised `GPT2LMHeadModel` (GPT-2's init, seeded) over `tokenizer`.
 pub fn new_gpt2(tokenizer: Tokenizer, shape: &Shape, seed: u64, device: &Device) -> Result<Model> {
+    check_dropout(shape)?;
     let eos = tokenizer
         .token_to_id(EOS)
         .ok_or_else(|| DuetError::Tokenizer(format!("the tokenizer has no {EOS}")))?;
@@ -212,9 +227,9 @@ pub fn new_gpt2(tokenizer: Tokenizer, shape: &Shape, seed: u64, device: &Device)
         "activation_function": "gelu_new",
         "layer_norm_epsilon": 1e-5,
         "initializer_range": 0.02,
-        "resid_pdrop": 0.1,
-        "embd_pdrop": 0.1,
-        "attn_pdrop": 0.1,
+        "resid_pdrop": shape.dropout,
+        "embd_pdrop": shape.dropout,
+        "attn_pdrop": shape.dropout,
         "bos_token_id": eos,
         "eos_token_id": eos,
         "torch_dtype": "float32",
@@ -244,6 +259,7 @@ pub fn new_gpt2(tokenizer: Tokenizer, shape: &Shape, seed: u64, device: &Device)
 /// A randomly initialised `BertForMaskedLM` (BERT's init, seeded; the MLM decoder tied to the word
 /// embeddings) over a WordPiece `tokenizer` from [`train_wordpiece`].
 pub fn new_bert(tokenizer: Tokenizer, shape: &Shape, seed: u64, device: &Device) -> Result<Model> {
+    check_dropout(shape)?;
     let pad = tokenizer
         .token_to_id("[PAD]")
         .ok_or_else(|| DuetError::Tokenizer("the tokenizer has no [PAD]".into()))?;
@@ -256,8 +272,8 @@ pub fn new_bert(tokenizer: Tokenizer, shape: &Shape, seed: u64, device: &Device)
         "num_attention_heads": shape.n_head,
         "intermediate_size": 4 * shape.n_embd,
         "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
+        "hidden_dropout_prob": shape.dropout,
+        "attention_probs_dropout_prob": shape.dropout,
         "max_position_embeddings": shape.n_positions,
         "type_vocab_size": 2,
         "initializer_range": 0.02,

@@ -37,6 +37,7 @@ impl Default for PairConfig {
                 n_head: 2,
                 n_embd: 64,
                 n_positions: 64,
+                dropout: 0.1,
             },
             vocab_size: 1000,
             batch_size: 8,
@@ -189,6 +190,7 @@ pub const MAX: Shape = Shape {
     n_head: 12,
     n_embd: 768,
     n_positions: 1024,
+    dropout: 0.1, // not a size: unused
 };
 /// The largest vocabulary its tokenizers are trained to.
 pub const MAX_VOCAB: usize = 50_000;

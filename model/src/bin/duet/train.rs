@@ -145,6 +145,9 @@ pub struct NewGpt2Args {
     n_embd: usize,
     #[arg(long, default_value_t = 256)]
     n_positions: usize,
+    /// Dropout (GPT-2's resid/embd/attn_pdrop), used while it trains.
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[arg(long)]
@@ -464,6 +467,7 @@ pub fn new_gpt2(a: NewGpt2Args) -> Result<(), DuetError> {
         n_head: a.n_head,
         n_embd: a.n_embd,
         n_positions: a.n_positions,
+        dropout: a.dropout,
     };
     let model = scratch::new_gpt2(tokenizer, &shape, a.seed, &crate::device())?;
     let files = block_on(export::full_checkpoint(&model, DType::F32))?;
