@@ -640,13 +640,18 @@ pub async fn train_checkpointed(
     if let Some(max) = cfg.max_steps {
         total = total.min(max.max(1));
     }
-    let run = resume::describe_run(&cfg, prepared, train_set, total);
     let Checkpoints {
         from,
         every,
         mut save,
     } = checkpoints;
     let every = if save.is_some() { every } else { 0 };
+    // Described (the whole data hashed) only for a run that saves or resumes.
+    let run = if from.is_some() || every > 0 {
+        resume::describe_run(&cfg, prepared, train_set, total)
+    } else {
+        serde_json::Value::Null
+    };
     if let Some(state) = &from {
         state.check_run(&run)?;
     }
