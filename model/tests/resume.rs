@@ -61,7 +61,7 @@ fn run(
         &[],
         cfg.clone(),
         Checkpoints {
-            from,
+            from: from.as_ref(),
             // Saved only when stopped: every 1000 steps never comes in these short runs.
             every: 1000,
             save: Some(&mut save),
@@ -204,7 +204,7 @@ fn a_state_from_other_settings_or_data_is_refused() {
             &[],
             cfg.clone(),
             Checkpoints {
-                from: Some(state),
+                from: Some(&state),
                 every: 0,
                 save: Some(&mut save),
             },

@@ -294,9 +294,13 @@ pub enum Request {
     Compare {
         text: String,
     },
+    /// Fine-tune `base`; with `resume`, continue the run the page stopped last (same base,
+    /// settings and data) from the step it stopped at, to its end.
     Train {
         base: Source,
         params: TrainParams,
+        #[serde(default)]
+        resume: bool,
     },
     /// Train a fresh GPT and a fresh BERT on one text side by side; with `resume`, go on with
     /// the models of the last run for `params.steps` more (their shape and text stay).

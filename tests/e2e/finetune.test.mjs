@@ -34,6 +34,17 @@ async function losses(page) {
   return m && { first: Number(m[1]), last: Number(m[3]), steps: Number(m[4]) };
 }
 
+// Stops the run once it has taken a step, and waits until it has stopped.
+async function stopAfterAStep(page) {
+  await t.page.waitForFunction(
+    () => /step [1-9]\d* \//.test(document.querySelector('[aria-label="Training step"]')?.textContent || ""),
+    null,
+    { timeout: SLOW },
+  );
+  await page.getByRole("button", { name: "Stop training" }).click();
+  await page.getByRole("status").filter({ hasText: "Stopped after" }).waitFor({ timeout: SLOW });
+}
+
 test("a short fine-tune: the loss falls and accuracy appears", { timeout: SLOW * 2 }, async () => {
   const page = t.duet.section("Fine-tune");
   await page.getByLabel("Task").selectOption("classify");
@@ -92,13 +103,7 @@ test("Stop ends a LoRA run early; the adapter downloads", { timeout: SLOW * 2 },
   await page.getByLabel("What to train").selectOption("lora");
   await page.getByLabel("Epochs").fill("200");
   await page.getByRole("button", { name: "Start training" }).click();
-  await t.page.waitForFunction(
-    () => /step [1-9]\d* \//.test(document.querySelector('[aria-label="Training step"]')?.textContent || ""),
-    null,
-    { timeout: SLOW },
-  );
-  await page.getByRole("button", { name: "Stop training" }).click();
-  await page.getByRole("status").filter({ hasText: "Stopped after" }).waitFor({ timeout: SLOW });
+  await stopAfterAStep(page);
   const l = await losses(page);
   assert.ok(l.steps < 1000, JSON.stringify(l));
   const got = [];
@@ -113,6 +118,35 @@ test("Stop ends a LoRA run early; the adapter downloads", { timeout: SLOW * 2 },
   const adapter = JSON.parse(fs.readFileSync(await cfg.path()));
   assert.equal(adapter.peft_type, "LORA");
   assert.equal(adapter.r, 8);
+});
+
+test("Continue takes a stopped run to its end from where it stopped; other settings are refused", { timeout: SLOW * 3 }, async () => {
+  const page = await t.duet.tab("Fine-tune");
+  const cont = page.getByRole("button", { name: "Continue training" });
+  await page.getByLabel("Max steps (0: no limit)").fill("40");
+  await page.getByRole("button", { name: "Start training" }).click();
+  // A new run discards the stopped one: nothing to continue while it runs.
+  assert.equal(await cont.isDisabled(), true);
+  await stopAfterAStep(page);
+  const stoppedAt = await losses(page);
+  assert.ok(stoppedAt.steps < 40, JSON.stringify(stoppedAt));
+  assert.match(await page.getByRole("status").first().textContent(), new RegExp(`Continue goes on from step ${stoppedAt.steps}`));
+
+  // Another learning rate would be another run: refused by name, and the stopped run is kept.
+  await page.getByLabel("Learning rate").fill("0.001");
+  await cont.click();
+  await page.locator(".error").filter({ hasText: "learning_rate" }).waitFor({ timeout: SLOW });
+  await page.getByLabel("Learning rate").fill("0.003");
+
+  await cont.click();
+  await page.getByRole("status").filter({ hasText: "Finished after 40 steps" }).waitFor({ timeout: SLOW * 2 });
+  const done = await losses(page);
+  // One curve from step 1 to the end: the stopped run's points kept, the rest appended.
+  assert.equal(done.steps, 40);
+  assert.equal(done.first, stoppedAt.first);
+  assert.match(await page.getByLabel("Training step").textContent(), /step 40 \/ 40/);
+  assert.equal(await cont.isDisabled(), true, "a finished run has nothing to continue");
+  await page.getByLabel("Max steps (0: no limit)").fill("0");
 });
 
 test("a masked-LM fine-tune: BERT gets an MLM head, learns to fill blanks, and the Fill-mask page uses it", { timeout: SLOW * 2 }, async () => {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 use duet_model::train::lora::LoraConfig;
+use duet_model::train::resume::TrainState;
 use duet_model::train::side_by_side::{Pair, Probe};
 use duet_model::Model;
 
@@ -31,6 +32,9 @@ pub struct State {
     pub models: HashMap<String, Rc<Model>>,
     pub labels: HashMap<String, String>,
     pub trained: Option<Trained>,
+    /// The Fine-tune page's last run, if it was stopped: its state, and its base (as JSON), so
+    /// that Continue can take it to its end.
+    pub stopped_run: Option<(String, TrainState)>,
     pub pretraining: Option<Pretraining>,
 }
 

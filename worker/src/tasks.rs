@@ -10,7 +10,10 @@ use duet_model::pipelines::{
 };
 use duet_model::train::export::{self, DType};
 use duet_model::train::lora::LoraConfig;
-use duet_model::train::{self, prepare, Task, TaskData, TrainConfig, TrainEvent, Trainable};
+use duet_model::train::resume::TrainState;
+use duet_model::train::{
+    self, prepare, Checkpoints, Task, TaskData, TrainConfig, TrainEvent, Trainable,
+};
 use duet_model::{Model, ModelFiles};
 use js_sys::{Array, Reflect};
 use wasm_bindgen::JsCast;
@@ -137,7 +140,11 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             })
         }
         Request::Compare { text } => compare(&text).await,
-        Request::Train { base, params } => train_model(id, base, params).await,
+        Request::Train {
+            base,
+            params,
+            resume,
+        } => train_model(id, base, params, resume).await,
         Request::Pretrain { params, resume } => pretrain::pretrain(id, params, resume).await,
         Request::Export { kind } => export_trained(&kind).await,
         Request::CachedModels => Ok(Reply::Cached {
@@ -418,7 +425,49 @@ fn trainable(p: &TrainParams, model: &Model) -> Result<Trainable, String> {
     Trainable::parse(&p.trainable, lora).map_err(|e| e.to_string())
 }
 
-async fn train_model(id: u32, base: Source, p: TrainParams) -> Result<Reply, String> {
+/// The stopped run Continue goes on with (taken out of the state; put back if it cannot), or
+/// none for a new run, which discards a stopped one.
+fn stopped_run(base: &Source, resume: bool) -> Result<Option<(String, TrainState)>, String> {
+    let stopped = STATE.with(|s| s.borrow_mut().stopped_run.take());
+    if !resume {
+        return Ok(None);
+    }
+    let Some((key, state)) = stopped else {
+        return Err("there is no stopped run to continue: start one".into());
+    };
+    if key != source_key(base) {
+        let message = "Continue goes on with the stopped run's base model: put it back, or start                        afresh with this one"
+            .to_string();
+        STATE.with(|s| s.borrow_mut().stopped_run = Some((key, state)));
+        return Err(message);
+    }
+    Ok(Some((key, state)))
+}
+
+fn source_key(base: &Source) -> String {
+    serde_json::to_string(base).unwrap_or_default()
+}
+
+async fn train_model(id: u32, base: Source, p: TrainParams, resume: bool) -> Result<Reply, String> {
+    let stopped = stopped_run(&base, resume)?;
+    let result = fine_tune(id, base, p, stopped.as_ref().map(|(_, s)| s)).await;
+    // A run that stopped again replaces the one it continued; one that failed (other settings,
+    // say) leaves that one continuable.
+    let (result, keep) = match result {
+        Ok((reply, now_stopped)) => (Ok(reply), now_stopped),
+        Err(e) => (Err(e), stopped),
+    };
+    STATE.with(|s| s.borrow_mut().stopped_run = keep);
+    result
+}
+
+/// One fine-tuning run (continuing `from` when given); its reply, and its state if it was stopped.
+async fn fine_tune(
+    id: u32,
+    base: Source,
+    p: TrainParams,
+    from: Option<&TrainState>,
+) -> Result<(Reply, Option<(String, TrainState)>), String> {
     let task: Task = p
         .task
         .parse()
@@ -461,12 +510,24 @@ async fn train_model(id: u32, base: Source, p: TrainParams) -> Result<Reply, Str
             labels: prepared.labels.clone(),
         },
     );
-    let outcome = train::train(
+    let saved = std::cell::RefCell::new(None);
+    let mut save = |state: TrainState, _: Model| {
+        *saved.borrow_mut() = Some(state);
+        Ok(())
+    };
+    let checkpoints = Checkpoints {
+        from,
+        // Only when stopped: kept in memory for Continue.
+        every: 0,
+        save: Some(&mut save),
+    };
+    let outcome = train::train_checkpointed(
         model,
         &prepared,
         &train_set,
         &eval_set,
         cfg,
+        checkpoints,
         |ev| {
             match ev {
                 TrainEvent::Step {
@@ -517,13 +578,18 @@ async fn train_model(id: u32, base: Source, p: TrainParams) -> Result<Reply, Str
             base_name: base_name(&base),
         })
     });
-    Ok(Reply::Trained {
+    let stopped = saved
+        .into_inner()
+        .filter(|_| outcome.cancelled)
+        .map(|state| (source_key(&base), state));
+    let reply = Reply::Trained {
         steps: outcome.steps,
         cancelled: outcome.cancelled,
         final_loss: outcome.final_loss,
         metrics: outcome.metrics,
         info: model_info,
-    })
+    };
+    Ok((reply, stopped))
 }
 
 /// What an exported adapter names as its base (`base_model_name_or_path`).

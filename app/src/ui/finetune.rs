@@ -98,6 +98,8 @@ pub fn FineTunePage() -> impl IntoView {
     let summary = RwSignal::new(String::new());
     let downloads: RwSignal<Vec<DownloadFile>> = RwSignal::new(Vec::new());
     let used = RwSignal::new(String::new());
+    // Whether the last run was stopped before its end (the worker keeps it for Continue).
+    let stopped = RwSignal::new(false);
     // Steps join the curve in batches (see batch.rs): a small model trains faster than the page
     // can redraw the chart per step. Each: (step, total steps, loss, examples/s, elapsed s).
     let step_batches = Batcher::new(move |batch: Vec<(usize, usize, f32, f64, f64)>| {
@@ -107,18 +109,30 @@ pub fn FineTunePage() -> impl IntoView {
         losses.update(|l| l.extend(batch.into_iter().map(|(step, _, loss, _, _)| (step, loss))));
     });
 
-    let start = move || {
+    // Start begins a new run; Continue takes the run Stop ended to its end, its curve kept.
+    let start = move |resume: bool| {
         if running.get_untracked().is_some() {
             return;
         }
         error.set(String::new());
         step_batches.clear();
-        losses.set(Vec::new());
-        evals.set(Vec::new());
+        if !resume {
+            losses.set(Vec::new());
+            evals.set(Vec::new());
+            stopped.set(false);
+            // (A continued run keeps the stopped one's result until it has its own.)
+            s.trained.set(None);
+        }
         downloads.set(Vec::new());
         used.set(String::new());
-        summary.set("Preparing…".into());
-        s.trained.set(None);
+        summary.set(
+            if resume {
+                "Continuing…"
+            } else {
+                "Preparing…"
+            }
+            .into(),
+        );
         let t = task.get_untracked();
         let base_src = {
             let b = base.get_untracked();
@@ -159,6 +173,7 @@ pub fn FineTunePage() -> impl IntoView {
             Request::Train {
                 base: base_src,
                 params,
+                resume,
             },
             Vec::new(),
             move |reply| match reply {
@@ -177,7 +192,9 @@ pub fn FineTunePage() -> impl IntoView {
                     total_steps,
                     labels,
                 } => {
-                    progress.set((0, total_steps, 0.0, 0.0));
+                    if !resume {
+                        progress.set((0, total_steps, 0.0, 0.0));
+                    }
                     summary.set(format!(
                         "Training on {train_examples} examples ({eval_examples} held out) for {total_steps} steps{}",
                         if labels.is_empty() { String::new() } else { format!("; labels {}", labels.join(", ")) }
@@ -203,10 +220,15 @@ pub fn FineTunePage() -> impl IntoView {
                 } => {
                     step_batches.flush();
                     running.set(None);
-                    summary.set(format!(
-                        "{} after {steps} steps; last loss {final_loss:.4}.",
-                        if cancelled { "Stopped" } else { "Finished" }
-                    ));
+                    stopped.set(cancelled);
+                    summary.set(if cancelled {
+                        format!(
+                            "Stopped after {steps} steps; last loss {final_loss:.4}. Continue goes on \
+                             from step {steps} with these settings."
+                        )
+                    } else {
+                        format!("Finished after {steps} steps; last loss {final_loss:.4}.")
+                    });
                     s.trained.set(Some(info));
                 }
                 Reply::Error { message } => {
@@ -314,8 +336,11 @@ pub fn FineTunePage() -> impl IntoView {
             <NumberField label="Seed" value=seed step="1" />
         </fieldset>
         <div class="actions">
-            <button on:click=move |_| start() disabled=move || running.get().is_some() || !s.ready.get()>
+            <button on:click=move |_| start(false) disabled=move || running.get().is_some() || !s.ready.get()>
                 "Start training"
+            </button>
+            <button on:click=move |_| start(true) disabled=move || running.get().is_some() || !stopped.get()>
+                "Continue training"
             </button>
             <button disabled=move || running.get().is_none()
                 on:click=move |_| if let Some(id) = running.get_untracked() { engine::cancel(id) }>

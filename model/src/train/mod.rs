@@ -575,10 +575,11 @@ pub struct TrainOutcome {
 
 /// Saving a run as it goes, and continuing a saved one.
 pub struct Checkpoints<'a> {
-    /// Continue from this state; it must come from this run (same settings and data).
-    pub from: Option<TrainState>,
-    /// Hand the run's state and the model as it stands to `save` every this many steps, and when
-    /// the run is stopped early (0: never).
+    /// Continue from this state; it must come from this run (same settings and data). The
+    /// caller keeps it: a refused or failed resume loses nothing.
+    pub from: Option<&'a TrainState>,
+    /// Hand the run's state and the model as it stands to `save` every this many steps (0:
+    /// never), and whenever the run is stopped early.
     pub every: usize,
     pub save: Option<&'a mut dyn FnMut(TrainState, Model) -> Result<()>>,
 }
@@ -647,23 +648,22 @@ pub async fn train_checkpointed(
     } = checkpoints;
     let every = if save.is_some() { every } else { 0 };
     // Described (the whole data hashed) only for a run that saves or resumes.
-    let run = if from.is_some() || every > 0 {
+    let run = if from.is_some() || save.is_some() {
         resume::describe_run(&cfg, prepared, train_set, total)
     } else {
         serde_json::Value::Null
     };
-    if let Some(state) = &from {
+    if let Some(state) = from {
         state.check_run(&run)?;
     }
     let mut trainer = Trainer::new(&model, prepared.task, cfg.clone(), total)?;
-    let resumed_at = match &from {
+    let resumed_at = match from {
         Some(state) => {
             trainer.restore(state)?;
             state.step
         }
         None => 0,
     };
-    drop(from);
     let mut save_now = async |trainer: &Trainer| -> Result<()> {
         let Some(save) = save.as_mut() else {
             return Ok(());
@@ -751,7 +751,7 @@ pub async fn train_checkpointed(
             }
         }
     }
-    if cancelled && every > 0 && saved_at < step {
+    if cancelled && saved_at < step {
         save_now(&trainer).await?;
     }
     let device = model.device.clone();

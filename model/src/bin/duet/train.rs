@@ -335,7 +335,7 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         Ok(())
     };
     let checkpoints = train::Checkpoints {
-        from,
+        from: from.as_ref(),
         every: a.save_every,
         save: Some(&mut save),
     };
