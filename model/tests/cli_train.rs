@@ -672,7 +672,14 @@ fn device_gpu_trains_what_the_cpu_does() {
 
 #[test]
 fn a_killed_run_resumes_from_its_last_save_and_ends_as_if_never_stopped() {
-    killed_and_resumed("resume", &[], true);
+    killed_and_resumed("resume", &[], true, false);
+}
+
+/// Ctrl-C stops the run after its step, saves it there, and says how to continue.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_saves_the_run_and_resume_finishes_it() {
+    killed_and_resumed("interrupt", &[], true, true);
 }
 
 /// The same on a wgpu adapter, where dropout's generator is the GPU runtime's.
@@ -685,7 +692,7 @@ fn device_gpu_resumes_a_killed_run_where_it_stopped() {
     }
     // A GPU's own runs differ in the last bits (its reductions' order varies: two uninterrupted
     // runs here end up to 3e-3 apart after 100 steps), so the steps are compared to a tolerance.
-    killed_and_resumed("resume-gpu", &["--device", "gpu"], false);
+    killed_and_resumed("resume-gpu", &["--device", "gpu"], false, false);
 }
 
 /// `(step, loss)` of each "step N/M loss X" line of a run's log.
@@ -703,7 +710,7 @@ fn step_losses(log: &str) -> Vec<(usize, f64)> {
 /// A run (dropout on) killed after a save and resumed by the same command takes the steps of the
 /// same run never stopped and ends with its weights (`exact`: bit for bit, else to 1e-3);
 /// `device` goes before the subcommand.
-fn killed_and_resumed(name: &str, device: &[&str], exact: bool) {
+fn killed_and_resumed(name: &str, device: &[&str], exact: bool, interrupt: bool) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
@@ -727,7 +734,8 @@ fn killed_and_resumed(name: &str, device: &[&str], exact: bool) {
             "--max-length",
             "16",
             "--epochs",
-            "3",
+            // Long enough that Ctrl-C lands before the end even on a busy machine.
+            if interrupt { "10" } else { "3" },
             "--batch-size",
             "2",
             "--lr",
@@ -775,10 +783,37 @@ fn killed_and_resumed(name: &str, device: &[&str], exact: bool) {
         .by_ref()
         .map_while(Result::ok)
         .find(|l| l.starts_with("saved the run at step 6"));
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert!(saved.is_some(), "the run saved at step 6");
     let checkpoint = part.join("checkpoint");
+    if interrupt {
+        #[cfg(target_os = "linux")]
+        // SAFETY: a signal to our own child process.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(
+            !child.wait().unwrap().success(),
+            "an interrupted run is not a success"
+        );
+        let stopped = rest
+            .iter()
+            .find_map(|l| l.strip_prefix("stopped at step "))
+            .unwrap_or_else(|| panic!("{rest:?}"));
+        let at: usize = stopped.split(':').next().unwrap().parse().unwrap();
+        assert!(stopped.contains("--resume continues it"), "{stopped}");
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(checkpoint.join("trainer_state.json")).unwrap())
+                .unwrap();
+        assert_eq!(state["global_step"], at, "saved at the step it stopped at");
+        assert!(
+            !part.join("model.safetensors").exists(),
+            "nothing passed off as the result"
+        );
+    } else {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     assert!(checkpoint.join("trainer_state.json").is_file());
     // The model as it stood is there too, and loads.
     ok(&[

@@ -1,6 +1,7 @@
 //! `duet train` and `duet new-gpt2`: fine-tuning and from-scratch models over the engine's code.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use duet_model::device::block_on;
@@ -90,7 +91,7 @@ pub struct TrainArgs {
     #[arg(long)]
     json: bool,
     /// Save the run every N steps (and the model as it stands) in `<output>/checkpoint/`, so that
-    /// `--resume` can continue it; removed when the run finishes. 0: never.
+    /// `--resume` can continue it; removed when the run finishes. 0: only when Ctrl-C stops it.
     #[arg(long, default_value_t = 0)]
     save_every: usize,
     /// Continue the run saved in `<output>/checkpoint/` (same command, same data); without one,
@@ -213,6 +214,9 @@ fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
     Trainable::parse(&a.train, cfg)
 }
 
+/// Set by Ctrl-C: the run stops after its current step.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 pub fn train(a: TrainArgs) -> Result<(), DuetError> {
     let task: Task = a.task.parse()?;
     let base = Model::from_dir(&a.model, &crate::device())?;
@@ -301,7 +305,7 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
             None
         }
         (false, saved) => {
-            if saved && a.save_every > 0 {
+            if saved {
                 eprintln!(
                     "{} holds a saved run, which this one will replace (--resume continues it)",
                     checkpoint.display()
@@ -339,6 +343,13 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         every: a.save_every,
         save: Some(&mut save),
     };
+    // Ctrl-C stops after the step under way, and the run is saved; a second one exits at once.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("stopping after this step (Ctrl-C again to quit at once)");
+    });
     let start = std::time::Instant::now();
     let mut first_step = None;
     let outcome = block_on(train::train_checkpointed(
@@ -373,10 +384,19 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
                     );
                 }
             }
-            true
+            !INTERRUPTED.load(Ordering::SeqCst)
         },
         || start.elapsed().as_secs_f64(),
     ))?;
+    if outcome.cancelled {
+        eprintln!(
+            "stopped at step {}: the run is saved in {} (the model as it stands, too); the same \
+             command with --resume continues it",
+            outcome.steps,
+            checkpoint.display()
+        );
+        return Err(DuetError::Cancelled);
+    }
     let files = block_on(output_files(
         &outcome.model,
         &trainable,
@@ -385,7 +405,7 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         &a.output,
     ))?;
     write_files(&a.output, &files)?;
-    if !outcome.cancelled && checkpoint.is_dir() {
+    if checkpoint.is_dir() {
         remove_dir(&checkpoint)?;
         eprintln!("the run finished: {} removed", checkpoint.display());
     }
