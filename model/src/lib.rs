@@ -15,6 +15,7 @@ pub mod generation;
 mod kernels;
 pub mod loader;
 pub mod models;
+mod module_path;
 pub mod network;
 pub mod nn;
 pub mod pipelines;

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::{Arch, ModelConfig};
@@ -27,6 +27,7 @@ use crate::error::{DuetError, Result};
 use crate::models::bert::Bert;
 use crate::models::distilbert::DistilBert;
 use crate::models::gpt2::Gpt2LmHeadModel;
+use crate::module_path::{MapAt, ModulePath, Tracked, VisitAt};
 use crate::network::Network;
 use crate::weights::Weights;
 
@@ -115,8 +116,9 @@ pub(crate) fn load_params(
     keys: &dyn Fn(&str) -> Option<Vec<String>>,
     device: &Device,
 ) -> Result<(Network, BTreeSet<String>)> {
-    let mut mapper = LoadMapper::new(keys, weights, device);
+    let mut mapper = Tracked::new(LoadMapper::new(keys, weights, device));
     let network = network.map(&mut mapper);
+    let mapper = mapper.inner;
     if let Some(err) = mapper.errors.into_iter().next() {
         return Err(err);
     }
@@ -128,8 +130,6 @@ struct LoadMapper<'a> {
     keys: &'a dyn Fn(&str) -> Option<Vec<String>>,
     weights: &'a Weights<'a>,
     device: Device,
-    path: Vec<String>,
-    containers: Vec<String>,
     used: BTreeSet<String>,
     errors: Vec<DuetError>,
 }
@@ -144,8 +144,6 @@ impl<'a> LoadMapper<'a> {
             keys,
             weights,
             device: device.clone(),
-            path: Vec::new(),
-            containers: Vec::new(),
             used: BTreeSet::new(),
             errors: Vec::new(),
         }
@@ -161,21 +159,15 @@ pub(crate) fn transposed(containers: &[String], rank: usize) -> bool {
             .is_some_and(|c| c == "Struct:Linear" || c == "Struct:Lora")
 }
 
-impl ModuleMapper for LoadMapper<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.containers.push(container_type.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.containers.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+impl MapAt for LoadMapper<'_> {
+    fn map_float_at<const D: usize>(
+        &mut self,
+        at: &ModulePath,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        let path = at.joined();
         let ours = param.lazy_shape().dims::<D>().to_vec();
-        let transpose = transposed(&self.containers, D);
+        let transpose = transposed(at.containers(), D);
         // The shape as PyTorch stores it.
         let expected: Vec<usize> = if transpose {
             ours.iter().rev().copied().collect()
@@ -220,28 +212,20 @@ impl ModuleMapper for LoadMapper<'_> {
 
 /// Every checkpoint key (canonical layout) the module expects, for tests and exports.
 pub fn expected_keys(network: &Network, arch: &Arch) -> BTreeSet<String> {
-    struct Paths<'a> {
+    struct Keys<'a> {
         arch: &'a Arch,
-        path: Vec<String>,
         keys: BTreeSet<String>,
     }
-    impl ModuleVisitor for Paths<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
-            let keys = checkpoint_keys(self.arch, &self.path.join("."));
+    impl VisitAt for Keys<'_> {
+        fn visit_float_at<const D: usize>(&mut self, at: &ModulePath, _: &Param<Tensor<D>>) {
+            let keys = checkpoint_keys(self.arch, &at.joined());
             self.keys.insert(keys[0].clone());
         }
     }
-    let mut v = Paths {
+    let mut v = Tracked::new(Keys {
         arch,
-        path: Vec::new(),
         keys: BTreeSet::new(),
-    };
+    });
     network.visit(&mut v);
-    v.keys
+    v.inner.keys
 }

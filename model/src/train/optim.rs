@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
+
+use crate::module_path::{MapAt, ModulePath, Tracked};
 
 /// HF `get_{constant,linear,cosine}_schedule_with_warmup`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,15 +114,12 @@ impl AdamW {
                 .map(|sq| (sq.sqrt().add_scalar(1e-6).recip() * max).clamp_max(1.0))
         });
         self.steps += 1;
-        let mut update = Update {
+        module.map(&mut Tracked::new(Update {
             opt: self,
             grads: &mut grads,
             lr,
             coef,
-            containers: Vec::new(),
-            path: Vec::new(),
-        };
-        module.map(&mut update)
+        }))
     }
 }
 
@@ -146,22 +145,14 @@ struct Update<'a> {
     grads: &'a mut GradientsParams,
     lr: f64,
     coef: Option<Tensor<1>>,
-    containers: Vec<String>,
-    path: Vec<String>,
 }
 
-impl ModuleMapper for Update<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.containers.push(container_type.to_string());
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-        self.containers.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+impl MapAt for Update<'_> {
+    fn map_float_at<const D: usize>(
+        &mut self,
+        at: &ModulePath,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let Some(grad) = self.grads.remove::<D>(param.id) else {
             return param;
         };
@@ -189,9 +180,9 @@ impl ModuleMapper for Update<'_> {
         let bc1 = 1.0 - b1.powi(t);
         let bc2 = 1.0 - b2.powi(t);
         // HF Trainer's groups: biases and LayerNorm parameters are not decayed.
-        let is_bias = self.path.last().is_some_and(|p| p == "bias");
-        let in_norm = self
-            .containers
+        let is_bias = at.name() == Some("bias");
+        let in_norm = at
+            .containers()
             .last()
             .is_some_and(|c| c == "Struct:LayerNorm");
         let decay = if is_bias || in_norm {

@@ -2,7 +2,7 @@
 //! checkpoint has none (or other labels), tokenization with label alignment, and which
 //! parameters train.
 
-use burn::module::{ModuleMapper, Param};
+use burn::module::Param;
 use burn::tensor::Tensor;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -11,6 +11,7 @@ use crate::config::{Arch, Head, ModelConfig};
 use crate::error::{DuetError, Result};
 use crate::models::bert::Bert;
 use crate::models::distilbert::DistilBert;
+use crate::module_path::{MapAt, ModulePath, Tracked};
 use crate::network::Network;
 use crate::tokenizer::Encoded;
 use crate::train::data::{self, TaggedSentence, TextExample};
@@ -501,18 +502,15 @@ fn layer_of(path: &str) -> Option<usize> {
 struct Trainability<'a> {
     mode: &'a Trainable,
     layers: usize,
-    path: Vec<String>,
 }
 
-impl ModuleMapper for Trainability<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+impl MapAt for Trainability<'_> {
+    fn map_float_at<const D: usize>(
+        &mut self,
+        at: &ModulePath,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        let path = at.joined();
         let trains = is_head(&path)
             || match self.mode {
                 Trainable::All => true,
@@ -546,9 +544,5 @@ pub fn set_trainable(network: Network, mode: &Trainable) -> Result<Network> {
             )));
         }
     }
-    Ok(network.map(&mut Trainability {
-        mode,
-        layers,
-        path: Vec::new(),
-    }))
+    Ok(network.map(&mut Tracked::new(Trainability { mode, layers })))
 }
