@@ -149,6 +149,52 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| DuetError::Backend(format!("{e:?}")))
 }
 
+/// Reads many flat tensors back to the host as f32, in as few transfers as a bound on the extra
+/// device memory allows: on WebGPU each read waits a round trip for the device, so reading a
+/// model's parameters one by one (hundreds of them, and the optimizer's moments) is slow.
+pub async fn read_f32_all(tensors: Vec<Tensor<1>>) -> Result<Vec<Vec<f32>>> {
+    // 16M values (64 MB of f32) copied at a time at most.
+    read_f32_in_groups(tensors, 1 << 24).await
+}
+
+async fn read_f32_in_groups(tensors: Vec<Tensor<1>>, max_values: usize) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(tensors.len());
+    let mut group: Vec<Tensor<1>> = Vec::new();
+    let mut values = 0;
+    for t in tensors {
+        let n = t.dims()[0];
+        let fits = group
+            .first()
+            .is_none_or(|g| g.dtype() == t.dtype() && values + n <= max_values);
+        if !fits {
+            read_group(std::mem::take(&mut group), &mut out).await?;
+            values = 0;
+        }
+        values += n;
+        group.push(t);
+    }
+    read_group(group, &mut out).await?;
+    Ok(out)
+}
+
+/// Reads `group` with one transfer (concatenated on the device) and splits it again.
+async fn read_group(group: Vec<Tensor<1>>, out: &mut Vec<Vec<f32>>) -> Result<()> {
+    let lens: Vec<usize> = group.iter().map(|t| t.dims()[0]).collect();
+    let all = match group.len() {
+        0 => return Ok(()),
+        1 => group.into_iter().next().expect("one"),
+        _ => Tensor::cat(group, 0),
+    };
+    let data = read_f32(all).await?;
+    let mut rest = data.as_slice();
+    for n in lens {
+        let (head, tail) = rest.split_at(n);
+        out.push(head.to_vec());
+        rest = tail;
+    }
+    Ok(())
+}
+
 /// Module operations over whichever architecture is loaded (burn's `Module` is per type).
 macro_rules! each {
     ($net:expr, $m:ident => $body:expr) => {
@@ -199,6 +245,34 @@ impl Network {
             Network::Gpt2(m) => m.num_params(),
             Network::Bert(m) => m.num_params(),
             Network::DistilBert(m) => m.num_params(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{block_on, cpu};
+
+    #[test]
+    fn many_tensors_read_in_groups_come_back_whole_and_in_order() {
+        let device = cpu();
+        let lens = [3, 0, 5, 1, 7, 2];
+        let values: Vec<Vec<f32>> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 100 + j) as f32).collect())
+            .collect();
+        let tensors = || {
+            values
+                .iter()
+                .map(|v| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device))
+                .collect::<Vec<_>>()
+        };
+        // Groups of at most 6 values: some tensors share a read, the 7-value one is read alone.
+        for max in [1 << 24, 6, 1] {
+            let got = block_on(read_f32_in_groups(tensors(), max)).unwrap();
+            assert_eq!(got, values, "groups of at most {max}");
         }
     }
 }

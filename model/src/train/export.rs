@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use burn::module::{ModuleVisitor, Param};
+use burn::module::Param;
 use burn::tensor::Tensor;
 use serde_json::{json, Value};
 
@@ -12,7 +12,8 @@ use crate::config::Arch;
 use crate::error::{DuetError, Result};
 use crate::files::ModelFiles;
 use crate::loader::{checkpoint_keys, load_params, transposed};
-use crate::network::{read_f32, Network};
+use crate::module_path::{ModulePath, Tracked, VisitAt};
+use crate::network::{read_f32_all, Network};
 use crate::train::lora::{self, LoraConfig};
 use crate::weights::Weights;
 use crate::Model;
@@ -33,33 +34,28 @@ struct Collected {
 
 #[derive(Default)]
 struct Collector {
-    path: Vec<String>,
-    containers: Vec<String>,
     out: Vec<Collected>,
 }
 
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.containers.push(container_type.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-        self.containers.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let mut value = param.val();
+impl Collector {
+    fn collect<const D: usize>(&mut self, at: &ModulePath, mut value: Tensor<D>) {
         let mut shape = value.dims().to_vec();
-        if transposed(&self.containers, D) {
+        if transposed(at.containers(), D) {
             value = value.transpose();
             shape.reverse();
         }
         let n: usize = shape.iter().product();
         self.out.push(Collected {
-            path: self.path.join("."),
+            path: at.joined(),
             shape,
             flat: value.reshape([n]),
         });
+    }
+}
+
+impl VisitAt for Collector {
+    fn visit_float_at<const D: usize>(&mut self, at: &ModulePath, param: &Param<Tensor<D>>) {
+        self.collect(at, param.val());
     }
 }
 
@@ -91,37 +87,35 @@ pub async fn named_gradients(
 ) -> Result<Vec<(String, Vec<f32>)>> {
     struct GradCollector<'a> {
         grads: &'a burn::tensor::Gradients,
-        inner: Collector,
+        collected: Collector,
     }
-    impl ModuleVisitor for GradCollector<'_> {
-        fn enter_module(&mut self, name: &str, t: &str) {
-            self.inner.enter_module(name, t);
-        }
-        fn exit_module(&mut self, name: &str, t: &str) {
-            self.inner.exit_module(name, t);
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    impl VisitAt for GradCollector<'_> {
+        fn visit_float_at<const D: usize>(&mut self, at: &ModulePath, param: &Param<Tensor<D>>) {
             if let Some(g) = param.val().grad(self.grads) {
-                let p = Param::from_tensor(g);
-                self.inner.visit_float(&p);
+                self.collected.collect(at, g);
             }
         }
     }
-    let mut c = GradCollector {
+    let mut c = Tracked::new(GradCollector {
         grads,
-        inner: Collector::default(),
-    };
+        collected: Collector::default(),
+    });
     net.visit(&mut c);
-    let mut out = Vec::new();
-    for p in c.inner.out {
-        let key = if p.path.contains(".lora.") {
-            peft_key(arch, &p.path)
-        } else {
-            checkpoint_keys(arch, &p.path).remove(0)
-        };
-        out.push((key, read_f32(p.flat).await?));
-    }
-    Ok(out)
+    let (keys, flats): (Vec<_>, Vec<_>) = c
+        .inner
+        .collected
+        .out
+        .into_iter()
+        .map(|p| {
+            let key = if p.path.contains(".lora.") {
+                peft_key(arch, &p.path)
+            } else {
+                checkpoint_keys(arch, &p.path).remove(0)
+            };
+            (key, p.flat)
+        })
+        .unzip();
+    Ok(keys.into_iter().zip(read_f32_all(flats).await?).collect())
 }
 
 /// Serializes named f32 tensors as safetensors bytes.
@@ -163,13 +157,21 @@ async fn read_params(
     net: &Network,
     keep: impl Fn(&str) -> bool,
 ) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
-    let mut c = Collector::default();
+    let mut c = Tracked::new(Collector::default());
     net.visit(&mut c);
-    let mut out = Vec::new();
-    for p in c.out.into_iter().filter(|p| keep(&p.path)) {
-        out.push((p.path, p.shape, read_f32(p.flat).await?));
-    }
-    Ok(out)
+    let (named, flats): (Vec<_>, Vec<_>) = c
+        .inner
+        .out
+        .into_iter()
+        .filter(|p| keep(&p.path))
+        .map(|p| ((p.path, p.shape), p.flat))
+        .unzip();
+    let values = read_f32_all(flats).await?;
+    Ok(named
+        .into_iter()
+        .zip(values)
+        .map(|((path, shape), data)| (path, shape, data))
+        .collect())
 }
 
 /// Files `transformers` can load: `config.json`, `model.safetensors` (LoRA merged in), the

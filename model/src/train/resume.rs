@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 
-use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 use serde_json::{json, Value};
 
 use crate::error::{DuetError, Result};
-use crate::network::{read_f32, Network};
+use crate::module_path::{MapAt, ModulePath, Tracked, VisitAt};
+use crate::network::{read_f32_all, Network};
 use crate::train::optim::AdamW;
 use crate::train::setup::{Example, Prepared};
 use crate::train::TrainConfig;
@@ -154,23 +155,16 @@ fn data_hash(set: &[Example]) -> u64 {
 /// Each float parameter's module path (burn's field names, `.`-joined).
 #[derive(Default)]
 struct Paths {
-    path: Vec<String>,
     params: Vec<(String, ParamId, Tensor<1>, Vec<usize>)>,
 }
 
-impl ModuleVisitor for Paths {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl VisitAt for Paths {
+    fn visit_float_at<const D: usize>(&mut self, at: &ModulePath, param: &Param<Tensor<D>>) {
         let value = param.val();
         let shape = value.dims().to_vec();
         let n: usize = shape.iter().product();
         self.params
-            .push((self.path.join("."), param.id, value.reshape([n]), shape));
+            .push((at.joined(), param.id, value.reshape([n]), shape));
     }
 }
 
@@ -181,21 +175,27 @@ pub async fn capture(
     step: usize,
     run: Value,
 ) -> Result<TrainState> {
-    let mut paths = Paths::default();
+    let mut paths = Tracked::new(Paths::default());
     network.visit(&mut paths);
-    let mut tensors = Vec::new();
-    for (path, id, flat, shape) in paths.params {
+    let mut names = Vec::new();
+    let mut flats = Vec::new();
+    for (path, id, flat, shape) in paths.inner.params {
         let n = flat.dims()[0];
         if let Some((m, v)) = optim.moments(&id) {
-            tensors.push((format!("exp_avg.{path}"), vec![n], read_f32(m).await?));
-            tensors.push((format!("exp_avg_sq.{path}"), vec![n], read_f32(v).await?));
+            names.push((format!("exp_avg.{path}"), vec![n]));
+            flats.push(m);
+            names.push((format!("exp_avg_sq.{path}"), vec![n]));
+            flats.push(v);
         }
-        tensors.push((
-            format!("param.{path}"),
-            shape,
-            read_f32(flat.inner()).await?,
-        ));
+        names.push((format!("param.{path}"), shape));
+        flats.push(flat.inner());
     }
+    let values = read_f32_all(flats).await?;
+    let tensors = names
+        .into_iter()
+        .zip(values)
+        .map(|((name, shape), data)| (name, shape, data))
+        .collect();
     Ok(TrainState { step, run, tensors })
 }
 
@@ -206,14 +206,13 @@ pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Resul
         .iter()
         .map(|(k, s, d)| (k.as_str(), (s, d)))
         .collect();
-    let mut restorer = Restorer {
+    let mut restorer = Tracked::new(Restorer {
         saved: &mut saved,
         optim,
-        path: Vec::new(),
         error: None,
-    };
+    });
     let network = network.map(&mut restorer);
-    if let Some(e) = restorer.error {
+    if let Some(e) = restorer.inner.error {
         return Err(e);
     }
     if let Some(extra) = saved.keys().next() {
@@ -228,7 +227,6 @@ pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Resul
 struct Restorer<'a, 'b> {
     saved: &'a mut HashMap<&'b str, (&'b Vec<usize>, &'b Vec<f32>)>,
     optim: &'a mut AdamW,
-    path: Vec<String>,
     error: Option<DuetError>,
 }
 
@@ -249,15 +247,13 @@ impl Restorer<'_, '_> {
     }
 }
 
-impl ModuleMapper for Restorer<'_, '_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+impl MapAt for Restorer<'_, '_> {
+    fn map_float_at<const D: usize>(
+        &mut self,
+        at: &ModulePath,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        let path = at.joined();
         let (id, tensor, mapper) = param.consume();
         let shape = tensor.dims().to_vec();
         let n: usize = shape.iter().product();
