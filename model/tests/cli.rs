@@ -370,8 +370,7 @@ fn device_gpu_without_the_feature_says_how_to_build_it() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn device_gpu_generates_what_the_cpu_does() {
-    if std::env::var_os("DUET_GPU_TESTS").is_none() {
-        eprintln!("skipped: set DUET_GPU_TESTS=1 to run the CLI on a wgpu adapter");
+    if !gpu_tests_enabled("run the CLI on a wgpu adapter") {
         return;
     }
     let model = fixture_dir("gpt2-tiny");

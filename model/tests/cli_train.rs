@@ -511,8 +511,7 @@ fn a_lora_adapter_is_not_written_over_its_base() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn device_gpu_trains_what_the_cpu_does() {
-    if std::env::var_os("DUET_GPU_TESTS").is_none() {
-        eprintln!("skipped: set DUET_GPU_TESTS=1 to train on a wgpu adapter");
+    if !gpu_tests_enabled("train on a wgpu adapter") {
         return;
     }
     let dir = scratch("gpu");
@@ -686,8 +685,7 @@ fn ctrl_c_saves_the_run_and_resume_finishes_it() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn device_gpu_resumes_a_killed_run_where_it_stopped() {
-    if std::env::var_os("DUET_GPU_TESTS").is_none() {
-        eprintln!("skipped: set DUET_GPU_TESTS=1 to train on a wgpu adapter");
+    if !gpu_tests_enabled("train on a wgpu adapter") {
         return;
     }
     // A GPU's own runs differ in the last bits (its reductions' order varies: two uninterrupted

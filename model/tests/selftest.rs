@@ -30,8 +30,7 @@ fn every_fixture_passes_on_the_cpu() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn every_fixture_passes_on_a_native_gpu() {
-    if std::env::var_os("DUET_GPU_TESTS").is_none() {
-        eprintln!("skipped: set DUET_GPU_TESTS=1 to run the self-check on a wgpu adapter");
+    if !gpu_tests_enabled("run the self-check on a wgpu adapter") {
         return;
     }
     let device = burn::tensor::Device::wgpu_options()

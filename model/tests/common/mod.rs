@@ -14,6 +14,16 @@ pub fn manifest_dir() -> PathBuf {
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
+/// Whether the gated GPU tests run (`DUET_GPU_TESTS` set, with `--features wgpu`); a skipped
+/// test says how to run it, since it passes either way.
+pub fn gpu_tests_enabled(what: &str) -> bool {
+    let enabled = std::env::var_os("DUET_GPU_TESTS").is_some();
+    if !enabled {
+        eprintln!("skipped: set DUET_GPU_TESTS=1 to {what}");
+    }
+    enabled
+}
+
 pub fn fixture_dir(name: &str) -> PathBuf {
     manifest_dir().join("tests/fixtures").join(name)
 }
