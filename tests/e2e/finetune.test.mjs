@@ -137,6 +137,16 @@ test("Continue takes a stopped run to its end from where it stopped; other setti
   await cont.click();
   await page.locator(".error").filter({ hasText: "learning_rate" }).waitFor({ timeout: SLOW });
   await page.getByLabel("Learning rate").fill("0.003");
+  // So would another base model: the stopped run keeps its base's content hash.
+  const base = page.getByLabel("Base model");
+  const stoppedBase = await base.inputValue();
+  await base.fill(`${t.hostUrl}/models/bert-mlm-f16/`);
+  await cont.click();
+  await page
+    .locator(".error")
+    .filter({ hasText: "Continue goes on with the stopped run's base model: put it back, or start afresh with this one" })
+    .waitFor({ timeout: SLOW });
+  await base.fill(stoppedBase);
 
   await cont.click();
   await page.getByRole("status").filter({ hasText: "Finished after 40 steps" }).waitFor({ timeout: SLOW * 2 });

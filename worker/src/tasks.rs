@@ -427,32 +427,32 @@ fn trainable(p: &TrainParams, model: &Model) -> Result<Trainable, String> {
 
 /// The stopped run Continue goes on with (taken out of the state; put back if it cannot), or
 /// none for a new run, which discards a stopped one.
-fn stopped_run(base: &Source, resume: bool) -> Result<Option<(String, TrainState)>, String> {
+fn stopped_run(resume: bool) -> Result<Option<(String, TrainState)>, String> {
     let stopped = STATE.with(|s| s.borrow_mut().stopped_run.take());
     if !resume {
         return Ok(None);
     }
-    let Some((key, state)) = stopped else {
-        return Err("there is no stopped run to continue: start one".into());
-    };
-    if key != source_key(base) {
-        let message = "Continue goes on with the stopped run's base model: put it back, or start                        afresh with this one"
-            .to_string();
-        STATE.with(|s| s.borrow_mut().stopped_run = Some((key, state)));
-        return Err(message);
-    }
-    Ok(Some((key, state)))
+    stopped
+        .map(Some)
+        .ok_or_else(|| "there is no stopped run to continue: start one".to_string())
 }
 
-fn source_key(base: &Source) -> String {
-    serde_json::to_string(base).unwrap_or_default()
+/// What a stopped run remembers of its base model, for Continue to check it is given the same:
+/// the loaded files' content hash (two picked folders with the same file names differ), or the
+/// source itself where there are no files (the model just fine-tuned).
+fn base_key(base: &Source, loaded_hash: &str) -> String {
+    if loaded_hash.is_empty() {
+        serde_json::to_string(base).unwrap_or_default()
+    } else {
+        loaded_hash.to_string()
+    }
 }
 
 async fn train_model(id: u32, base: Source, p: TrainParams, resume: bool) -> Result<Reply, String> {
-    let stopped = stopped_run(&base, resume)?;
-    let result = fine_tune(id, base, p, stopped.as_ref().map(|(_, s)| s)).await;
-    // A run that stopped again replaces the one it continued; one that failed (other settings,
-    // say) leaves that one continuable.
+    let stopped = stopped_run(resume)?;
+    let result = fine_tune(id, base, p, stopped.as_ref()).await;
+    // A run that stopped again replaces the one it continued; one that failed (another base or
+    // other settings, say) leaves that one continuable.
     let (result, keep) = match result {
         Ok((reply, now_stopped)) => (Ok(reply), now_stopped),
         Err(e) => (Err(e), stopped),
@@ -461,12 +461,13 @@ async fn train_model(id: u32, base: Source, p: TrainParams, resume: bool) -> Res
     result
 }
 
-/// One fine-tuning run (continuing `from` when given); its reply, and its state if it was stopped.
+/// One fine-tuning run (continuing the stopped run `from`, with its base's key, when given); its
+/// reply, and its state if it was stopped.
 async fn fine_tune(
     id: u32,
     base: Source,
     p: TrainParams,
-    from: Option<&TrainState>,
+    from: Option<&(String, TrainState)>,
 ) -> Result<(Reply, Option<(String, TrainState)>), String> {
     let task: Task = p
         .task
@@ -479,6 +480,14 @@ async fn fine_tune(
     let (train_data, eval_data) = data.split(p.eval_fraction.clamp(0.0, 0.5), p.seed);
     let base_label = base.label();
     let loaded = load::load(id, &base, Array::new()).await?;
+    let key = base_key(&base, &loaded.info.hash);
+    if from.is_some_and(|(k, _)| *k != key) {
+        return Err(
+            "Continue goes on with the stopped run's base model: put it back, or start afresh \
+             with this one"
+                .into(),
+        );
+    }
     // Masked-LM text is cut into blocks of 128 tokens (HF's run_mlm uses 128 for speed, too):
     // the model's 512 would make each step in the tab four times as long.
     let max_len = if task == Task::MaskedLm { 128 } else { 0 };
@@ -516,7 +525,7 @@ async fn fine_tune(
         Ok(())
     };
     let checkpoints = Checkpoints {
-        from,
+        from: from.map(|(_, state)| state),
         // Only when stopped: kept in memory for Continue.
         every: 0,
         save: Some(&mut save),
@@ -581,7 +590,7 @@ async fn fine_tune(
     let stopped = saved
         .into_inner()
         .filter(|_| outcome.cancelled)
-        .map(|state| (source_key(&base), state));
+        .map(|state| (key, state));
     let reply = Reply::Trained {
         steps: outcome.steps,
         cancelled: outcome.cancelled,
