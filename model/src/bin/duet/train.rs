@@ -344,12 +344,15 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         save: Some(&mut save),
     };
     // Ctrl-C stops after the step under way, and the run is saved; a second one exits at once.
-    let _ = ctrlc::set_handler(|| {
+    let handler = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
         eprintln!("stopping after this step (Ctrl-C again to quit at once)");
     });
+    if let Err(e) = handler {
+        eprintln!("Ctrl-C will end this run without saving it ({e}); --save-every still saves");
+    }
     let start = std::time::Instant::now();
     let mut first_step = None;
     let outcome = block_on(train::train_checkpointed(
