@@ -1,6 +1,7 @@
 //! A run saved part-way and continued is the run that was never stopped: the same losses after
 //! the save and the same weights at the end, dropout on, for a causal LM, a masked LM (whose
-//! masks are replayed) and LoRA. A state from another run is refused.
+//! masks are replayed) and LoRA, whose state may leave the frozen base out. A state from another
+//! run is refused.
 
 mod common;
 
@@ -38,7 +39,8 @@ struct Run {
 }
 
 /// Trains `model` on `set` with `cfg`, from `from` when given, stopping after `stop_at` steps
-/// when given (the state saved then comes back in `saved`).
+/// when given (the state saved then comes back in `saved`, with the frozen parameters when
+/// `frozen`).
 fn run(
     model: &Model,
     prepared: &Prepared,
@@ -46,6 +48,7 @@ fn run(
     cfg: &TrainConfig,
     from: Option<TrainState>,
     stop_at: Option<usize>,
+    frozen: bool,
 ) -> Run {
     let _one = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let saved = RefCell::new(None);
@@ -65,6 +68,7 @@ fn run(
             // Saved only when stopped: every 1000 steps never comes in these short runs.
             every: 1000,
             save: Some(&mut save),
+            frozen,
         },
         |e| {
             if let TrainEvent::Step { step, loss, .. } = e {
@@ -89,14 +93,16 @@ fn run(
     }
 }
 
-/// Uninterrupted vs stopped after `stop` steps and resumed: identical from the save on.
+/// Uninterrupted vs stopped after `stop` steps and resumed: identical from the save on. The state
+/// is returned.
 fn assert_resumes_exactly(
     model: Model,
     task: Task,
     max_length: usize,
     cfg: TrainConfig,
     stop: usize,
-) {
+    frozen: bool,
+) -> TrainState {
     let data = TaskData::parse(task, TEXT).unwrap();
     let (model, mut prepared, set) = prepare(model, task, &data, max_length).unwrap();
     if let Some(m) = &mut prepared.masking {
@@ -105,11 +111,11 @@ fn assert_resumes_exactly(
             whole_word: true,
         };
     }
-    let whole = run(&model, &prepared, &set, &cfg, None, None);
+    let whole = run(&model, &prepared, &set, &cfg, None, None, frozen);
     let total = whole.losses.len();
     assert!(total > stop + 2, "{total} steps: too few to stop part-way");
 
-    let first = run(&model, &prepared, &set, &cfg, None, Some(stop));
+    let first = run(&model, &prepared, &set, &cfg, None, Some(stop), frozen);
     assert_eq!(
         first.losses,
         whole.losses[..stop],
@@ -121,7 +127,15 @@ fn assert_resumes_exactly(
     let files = state.to_files().unwrap();
     let state = TrainState::from_files(&files[0].1, &files[1].1).unwrap();
 
-    let rest = run(&model, &prepared, &set, &cfg, Some(state), None);
+    let rest = run(
+        &model,
+        &prepared,
+        &set,
+        &cfg,
+        Some(TrainState::from_files(&files[0].1, &files[1].1).unwrap()),
+        None,
+        frozen,
+    );
     assert_eq!(
         rest.losses,
         whole.losses[stop..],
@@ -133,6 +147,7 @@ fn assert_resumes_exactly(
     }
     // Had the stop not been resumed, the weights would differ: the comparison can fail.
     assert_ne!(first.weights, whole.weights);
+    state
 }
 
 fn cfg(trainable: Trainable) -> TrainConfig {
@@ -155,6 +170,7 @@ fn a_resumed_causal_lm_run_is_the_uninterrupted_run() {
         16,
         cfg(Trainable::All),
         5,
+        true,
     );
 }
 
@@ -166,24 +182,55 @@ fn a_resumed_masked_lm_run_replays_its_masks() {
         16,
         cfg(Trainable::All),
         4,
+        true,
     );
 }
 
-#[test]
-fn a_resumed_lora_run_continues_its_adapters() {
-    let lora = LoraConfig {
+fn lora() -> Trainable {
+    Trainable::Lora(LoraConfig {
         rank: 4,
         alpha: 8.0,
         dropout: 0.1,
         target_modules: vec!["q_lin".into(), "v_lin".into()],
+    })
+}
+
+#[test]
+fn a_resumed_lora_run_continues_its_adapters_with_or_without_its_frozen_base() {
+    let resumes = |frozen| {
+        assert_resumes_exactly(
+            load("distilbert-mlm"),
+            Task::MaskedLm,
+            16,
+            cfg(lora()),
+            3,
+            frozen,
+        )
     };
-    assert_resumes_exactly(
-        load("distilbert-mlm"),
-        Task::MaskedLm,
-        16,
-        cfg(Trainable::Lora(lora)),
-        3,
+    // As the CLI saves a run: every parameter.
+    let whole = resumes(true);
+    assert!(
+        whole
+            .names()
+            .any(|n| n == "param.distilbert.transformer.layer.0.attention.q_lin.weight"),
+        "the frozen base is kept: {:?}",
+        whole.names().collect::<Vec<_>>()
     );
+    // As the tab keeps a stopped run: the adapters, the head and their moments, not the base.
+    let trained = resumes(false);
+    let names: Vec<&str> = trained.names().collect();
+    let params: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("param."))
+        .collect();
+    assert!(params.iter().any(|p| p.ends_with("lora.a")), "{params:?}");
+    for p in &params {
+        assert!(
+            names.contains(&format!("exp_avg.{p}").as_str()),
+            "`{p}` is saved but is not trained"
+        );
+    }
+    assert!(names.len() < whole.names().count());
 }
 
 #[test]
@@ -191,7 +238,7 @@ fn a_state_from_other_settings_or_data_is_refused() {
     let data = TaskData::parse(Task::CausalLm, TEXT).unwrap();
     let (model, prepared, set) = prepare(load("gpt2-tiny"), Task::CausalLm, &data, 16).unwrap();
     let c = cfg(Trainable::All);
-    let state = run(&model, &prepared, &set, &c, None, Some(2))
+    let state = run(&model, &prepared, &set, &c, None, Some(2), true)
         .saved
         .unwrap();
     let err = |cfg: &TrainConfig, set: &[Example], state: TrainState| {
@@ -207,6 +254,7 @@ fn a_state_from_other_settings_or_data_is_refused() {
                 from: Some(&state),
                 every: 0,
                 save: Some(&mut save),
+                frozen: true,
             },
             |_| true,
             || 0.0,

@@ -529,6 +529,10 @@ async fn fine_tune(
         // Only when stopped: kept in memory for Continue.
         every: 0,
         save: Some(&mut save),
+        // The trained part alone where Continue checks the base by its files' content hash
+        // (`base_key`): its frozen weights need not be read back and kept. The model just
+        // fine-tuned has no files, and a Stop replaces it, so that base's are kept.
+        frozen: loaded.info.hash.is_empty(),
     };
     let outcome = train::train_checkpointed(
         model,

@@ -254,9 +254,9 @@ impl Trainer {
     }
 
     /// Everything needed to continue this run later (`run` describes it, see
-    /// [`resume::describe_run`]).
-    pub async fn state(&self, run: serde_json::Value) -> Result<TrainState> {
-        resume::capture(self.network(), &self.optim, self.optim.steps(), run).await
+    /// [`resume::describe_run`]); the frozen parameters too when `frozen`.
+    pub async fn state(&self, run: serde_json::Value, frozen: bool) -> Result<TrainState> {
+        resume::capture(self.network(), &self.optim, self.optim.steps(), run, frozen).await
     }
 
     /// Continues from `state`: its parameters, moments and step count replace this trainer's.
@@ -582,6 +582,11 @@ pub struct Checkpoints<'a> {
     /// never), and whenever the run is stopped early.
     pub every: usize,
     pub save: Option<&'a mut dyn FnMut(TrainState, Model) -> Result<()>>,
+    /// Whether a saved state holds the frozen parameters too (LoRA's base weights, a frozen
+    /// encoder). Without them it is the trained part alone (a few MB for LoRA on MiniLM instead
+    /// of ~90), and continuing it takes the frozen values from the model given: the caller must
+    /// make sure that is the same base (the tab checks its files' content hash).
+    pub frozen: bool,
 }
 
 impl Checkpoints<'_> {
@@ -591,6 +596,7 @@ impl Checkpoints<'_> {
             from: None,
             every: 0,
             save: None,
+            frozen: false,
         }
     }
 }
@@ -645,6 +651,7 @@ pub async fn train_checkpointed(
         from,
         every,
         mut save,
+        frozen,
     } = checkpoints;
     let every = if save.is_some() { every } else { 0 };
     // Described (the whole data hashed) only for a run that saves or resumes.
@@ -668,7 +675,7 @@ pub async fn train_checkpointed(
         let Some(save) = save.as_mut() else {
             return Ok(());
         };
-        let state = trainer.state(run.clone()).await?;
+        let state = trainer.state(run.clone(), frozen).await?;
         let snapshot = Model {
             network: trainer.snapshot(&model.device),
             ..model.clone()

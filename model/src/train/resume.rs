@@ -1,5 +1,6 @@
-//! Saving a run part-way and continuing it later: every parameter, AdamW's moments and the step
-//! count, plus a description of the run that must match before anything is restored. Batches and
+//! Saving a run part-way and continuing it later: the parameters (the trained ones, or every one),
+//! AdamW's moments and the step count, plus a description of the run that must match before
+//! anything is restored. Batches and
 //! masks are replayed from the run's seed and dropout is seeded per step (`step_seed`), so a
 //! resumed run takes the very steps the uninterrupted one would have taken. (HF's Trainer saves
 //! the same things as `optimizer.pt`, `rng_state.pth` and `trainer_state.json`.)
@@ -49,6 +50,11 @@ impl TrainState {
                 )?,
             ),
         ])
+    }
+
+    /// The names of the tensors it holds (`param.<path>`, `exp_avg.<path>`, `exp_avg_sq.<path>`).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.iter().map(|(name, _, _)| name.as_str())
     }
 
     /// Reads a state written by [`to_files`](Self::to_files).
@@ -152,15 +158,19 @@ fn data_hash(set: &[Example]) -> u64 {
     h
 }
 
-/// Each float parameter's module path (burn's field names, `.`-joined).
-#[derive(Default)]
+/// Each float parameter's module path (burn's field names, `.`-joined), the frozen ones only when
+/// `frozen`.
 struct Paths {
+    frozen: bool,
     params: Vec<(String, ParamId, Tensor<1>, Vec<usize>)>,
 }
 
 impl VisitAt for Paths {
     fn visit_float_at<const D: usize>(&mut self, at: &ModulePath, param: &Param<Tensor<D>>) {
         let value = param.val();
+        if !self.frozen && !value.is_require_grad() {
+            return;
+        }
         let shape = value.dims().to_vec();
         let n: usize = shape.iter().product();
         self.params
@@ -168,14 +178,20 @@ impl VisitAt for Paths {
     }
 }
 
-/// The state of `network` trained by `optim` for `step` steps.
+/// The state of `network` trained by `optim` for `step` steps, its frozen parameters too when
+/// `frozen` (without them, [`restore`] keeps the base's: the caller must make sure it is the same
+/// base).
 pub async fn capture(
     network: &Network,
     optim: &AdamW,
     step: usize,
     run: Value,
+    frozen: bool,
 ) -> Result<TrainState> {
-    let mut paths = Tracked::new(Paths::default());
+    let mut paths = Tracked::new(Paths {
+        frozen,
+        params: Vec::new(),
+    });
     network.visit(&mut paths);
     let mut names = Vec::new();
     let mut flats = Vec::new();
@@ -200,6 +216,7 @@ pub async fn capture(
 }
 
 /// `network` with the saved values of its parameters (ids kept), and `optim` with their moments.
+/// A frozen parameter the state does not hold keeps its value; a trained one must be there.
 pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Result<Network> {
     let mut saved: HashMap<&str, (&Vec<usize>, &Vec<f32>)> = state
         .tensors
@@ -258,6 +275,10 @@ impl MapAt for Restorer<'_, '_> {
         let shape = tensor.dims().to_vec();
         let n: usize = shape.iter().product();
         let Some(values) = self.take(&format!("param.{path}"), &shape) else {
+            if !tensor.is_require_grad() {
+                // Frozen, and left out of the state: the base's value is the one it had.
+                return Param::from_mapped_value(id, tensor, mapper);
+            }
             self.error.get_or_insert(DuetError::MissingTensor {
                 key: format!("param.{path}"),
                 expected: shape.clone(),

@@ -342,6 +342,9 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         from: from.as_ref(),
         every: a.save_every,
         save: Some(&mut save),
+        // Nothing checks that the next --resume names the same --model: the saved state holds
+        // every parameter, so the base's files cannot change the run.
+        frozen: true,
     };
     // Ctrl-C stops after the step under way, and the run is saved; a second one exits at once.
     let handler = ctrlc::set_handler(|| {
