@@ -123,6 +123,9 @@ test("Stop ends a LoRA run early; the adapter downloads", { timeout: SLOW * 2 },
 test("Continue takes a stopped run to its end from where it stopped; other settings are refused", { timeout: SLOW * 3 }, async () => {
   const page = await t.duet.tab("Fine-tune");
   const cont = page.getByRole("button", { name: "Continue training" });
+  // LoRA: the stopped run keeps the adapters and the head, not the frozen base, which Continue
+  // takes from the base model again.
+  await page.getByLabel("What to train").selectOption("lora");
   await page.getByLabel("Max steps (0: no limit)").fill("40");
   await page.getByRole("button", { name: "Start training" }).click();
   // A new run discards the stopped one: nothing to continue while it runs.
