@@ -276,6 +276,7 @@ fn new_gpt2_then_lm_training_then_generation() {
         "8",
         "--lr",
         "3e-3",
+        "--random-offsets",
         "--json",
     ]))
     .unwrap();
@@ -296,6 +297,74 @@ fn new_gpt2_then_lm_training_then_generation() {
     ]))
     .unwrap();
     assert_eq!(v[0]["new_token_ids"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn train_keeps_its_best_evaluation_and_stops_early() {
+    let dir = scratch("best");
+    std::fs::write(
+        dir.join("train.txt"),
+        "the cat sat on the mat and looked at the door\na dog ran across the yard to find the ball\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("dev.txt"),
+        "the old man read the paper by the fire\nchildren played in the park until sundown\n",
+    )
+    .unwrap();
+    let out = succeeds(&[
+        "train",
+        "--task",
+        "lm",
+        "--data",
+        &s(&dir.join("train.txt")),
+        "--eval-data",
+        &s(&dir.join("dev.txt")),
+        "--model",
+        &s(&fixture_dir("gpt2-tiny")),
+        "--output",
+        &s(&dir.join("out")),
+        "--max-length",
+        "8",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "40",
+        "--lr",
+        "3e-2",
+        "--schedule",
+        "constant",
+        "--warmup-ratio",
+        "0",
+        "--load-best-model-at-end",
+        "--early-stopping-patience",
+        "2",
+    ]);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let best = summary["best_step"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{summary}\n{err}"));
+    assert_eq!(summary["stopped_early"], true, "{summary}");
+    let steps = summary["steps"].as_u64().unwrap();
+    assert!(best < steps, "{summary}");
+    assert!(err.contains("stopped early at step"), "{err}");
+    assert!(
+        err.contains(&format!("kept the weights of step {best},")),
+        "{err}"
+    );
+    // The metrics reported are those the run printed at the step it kept.
+    let at_best = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("eval @ {best}: ")))
+        .map(|m| {
+            serde_json::from_str::<Value>(m).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .next()
+        .unwrap_or_else(|| panic!("no evaluation at step {best}: {err}"));
+    assert_eq!(summary["metrics"]["loss"].as_f64().unwrap(), at_best);
 }
 
 #[test]
@@ -429,7 +498,23 @@ fn train_mlm_on_plain_text_then_fill_mask_with_it() {
 fn bad_training_input_is_a_one_line_error() {
     let dir = scratch("bad");
     std::fs::write(dir.join("bad.csv"), "a,b,c\n1,2,3\n").unwrap();
+    std::fs::write(
+        dir.join("good.csv"),
+        "text,label\n".to_string() + &"fine,1\nawful,0\n".repeat(5),
+    )
+    .unwrap();
     for (args, needle) in [
+        (
+            vec![
+                "train",
+                "--task",
+                "classify",
+                "--random-offsets",
+                "--data",
+                &s(&dir.join("good.csv")) as &str,
+            ],
+            "--random-offsets is for --task lm only",
+        ),
         (
             vec![
                 "train",

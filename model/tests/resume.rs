@@ -1,7 +1,8 @@
 //! A run saved part-way and continued is the run that was never stopped: the same losses after
 //! the save and the same weights at the end, dropout on, for a causal LM, a masked LM (whose
-//! masks are replayed) and LoRA, whose state may leave the frozen base out. A state from another
-//! run is refused.
+//! masks are replayed), a causal LM whose blocks are re-cut each epoch (whose offsets are) and
+//! LoRA, whose state may leave the frozen base out; a run that keeps its best evaluation and
+//! stops early keeps and stops on the same ones. A state from another run is refused.
 
 mod common;
 
@@ -14,8 +15,8 @@ use duet_model::train::export::named_tensors;
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::resume::TrainState;
 use duet_model::train::{
-    prepare, train_checkpointed, Checkpoints, Example, MaskingConfig, Prepared, Task, TaskData,
-    TrainConfig, TrainEvent, Trainable,
+    encode_examples, prepare, train_checkpointed, Checkpoints, Example, MaskingConfig, Prepared,
+    Task, TaskData, TrainConfig, TrainEvent, Trainable,
 };
 use duet_model::Model;
 
@@ -34,17 +35,22 @@ static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 struct Run {
     losses: Vec<(usize, f32)>,
+    evals: Vec<(usize, f64)>,
     weights: Vec<(String, Vec<usize>, Vec<f32>)>,
     saved: Option<TrainState>,
+    best_step: Option<usize>,
+    stopped_early: bool,
 }
 
-/// Trains `model` on `set` with `cfg`, from `from` when given, stopping after `stop_at` steps
-/// when given (the state saved then comes back in `saved`, with the frozen parameters when
-/// `frozen`).
+/// Trains `model` on `set` with `cfg` (evaluating on `eval`), from `from` when given, stopping
+/// after `stop_at` steps when given (the state saved then comes back in `saved`, with the frozen
+/// parameters when `frozen`).
+#[allow(clippy::too_many_arguments)] // the run's inputs, and how it is stopped and saved
 fn run(
     model: &Model,
     prepared: &Prepared,
     set: &[Example],
+    eval: &[Example],
     cfg: &TrainConfig,
     from: Option<TrainState>,
     stop_at: Option<usize>,
@@ -57,11 +63,12 @@ fn run(
         Ok(())
     };
     let mut losses = Vec::new();
+    let mut evals = Vec::new();
     let outcome = block_on(train_checkpointed(
         model.clone(),
         prepared,
         set,
-        &[],
+        eval,
         cfg.clone(),
         Checkpoints {
             from: from.as_ref(),
@@ -70,12 +77,15 @@ fn run(
             save: Some(&mut save),
             frozen,
         },
-        |e| {
-            if let TrainEvent::Step { step, loss, .. } = e {
+        |e| match e {
+            TrainEvent::Step { step, loss, .. } => {
                 losses.push((*step, *loss));
-                return stop_at != Some(*step);
+                stop_at != Some(*step)
             }
-            true
+            TrainEvent::Eval { step, metrics } => {
+                evals.push((*step, metrics.loss));
+                true
+            }
         },
         || 0.0,
     ))
@@ -88,8 +98,11 @@ fn run(
     .unwrap();
     Run {
         losses,
+        evals,
         weights,
         saved: saved.into_inner(),
+        best_step: outcome.best_step,
+        stopped_early: outcome.stopped_early,
     }
 }
 
@@ -111,11 +124,11 @@ fn assert_resumes_exactly(
             whole_word: true,
         };
     }
-    let whole = run(&model, &prepared, &set, &cfg, None, None, frozen);
+    let whole = run(&model, &prepared, &set, &[], &cfg, None, None, frozen);
     let total = whole.losses.len();
     assert!(total > stop + 2, "{total} steps: too few to stop part-way");
 
-    let first = run(&model, &prepared, &set, &cfg, None, Some(stop), frozen);
+    let first = run(&model, &prepared, &set, &[], &cfg, None, Some(stop), frozen);
     assert_eq!(
         first.losses,
         whole.losses[..stop],
@@ -131,6 +144,7 @@ fn assert_resumes_exactly(
         &model,
         &prepared,
         &set,
+        &[],
         &cfg,
         Some(TrainState::from_files(&files[0].1, &files[1].1).unwrap()),
         None,
@@ -172,6 +186,82 @@ fn a_resumed_causal_lm_run_is_the_uninterrupted_run() {
         5,
         true,
     );
+}
+
+#[test]
+fn a_resumed_run_with_random_block_offsets_replays_its_offsets() {
+    let offsets = TrainConfig {
+        random_offsets: true,
+        ..cfg(Trainable::All)
+    };
+    // Stopped in the second epoch, so that the first epoch's offset is replayed.
+    assert_resumes_exactly(
+        load("gpt2-tiny"),
+        Task::CausalLm,
+        16,
+        offsets.clone(),
+        5,
+        true,
+    );
+    // And the offsets change the run: the same settings with fixed blocks train otherwise.
+    let data = TaskData::parse(Task::CausalLm, TEXT).unwrap();
+    let (model, prepared, set) = prepare(load("gpt2-tiny"), Task::CausalLm, &data, 16).unwrap();
+    let fixed = run(
+        &model,
+        &prepared,
+        &set,
+        &[],
+        &cfg(Trainable::All),
+        None,
+        None,
+        true,
+    );
+    let shifted = run(&model, &prepared, &set, &[], &offsets, None, None, true);
+    let again = run(&model, &prepared, &set, &[], &offsets, None, None, true);
+    assert_eq!(shifted.losses, again.losses, "seeded");
+    assert_eq!(fixed.losses.len(), shifted.losses.len(), "as many steps");
+    assert_ne!(fixed.losses, shifted.losses);
+}
+
+#[test]
+fn a_resumed_run_keeps_the_same_best_evaluation_and_stops_at_the_same_step() {
+    let data = TaskData::parse(Task::CausalLm, &TEXT[..TEXT.len() / 2]).unwrap();
+    let (model, prepared, set) = prepare(load("gpt2-tiny"), Task::CausalLm, &data, 16).unwrap();
+    let held_out = TaskData::parse(Task::CausalLm, &TEXT[TEXT.len() / 2..]).unwrap();
+    let eval = encode_examples(&model, &prepared, &held_out, 16).unwrap();
+    let c = TrainConfig {
+        epochs: 12,
+        learning_rate: 2e-2,
+        load_best_model_at_end: true,
+        early_stopping_patience: Some(3),
+        ..cfg(Trainable::All)
+    };
+    let whole = run(&model, &prepared, &set, &eval, &c, None, None, true);
+    assert!(
+        whole.stopped_early && whole.best_step.is_some(),
+        "the test needs a run that keeps an earlier step and stops early: {:?}",
+        whole.evals
+    );
+    let per_epoch = set.len().div_ceil(c.batch_size);
+    let best = whole.best_step.unwrap();
+    // Stopped (as Ctrl-C stops: before the step's evaluation) at an evaluation after the best,
+    // and at the step just after one.
+    for stop in [best + per_epoch, best + per_epoch + 1] {
+        let first = run(&model, &prepared, &set, &eval, &c, None, Some(stop), true);
+        let state = first.saved.expect("a stopped run saves its state");
+        let files = state.to_files().unwrap();
+        let state = TrainState::from_files(&files[0].1, &files[1].1).unwrap();
+        assert!(
+            state.names().any(|n| n.starts_with("best.")),
+            "the best weights are saved"
+        );
+        let rest = run(&model, &prepared, &set, &eval, &c, Some(state), None, true);
+        assert_eq!(rest.best_step, whole.best_step, "stopped at {stop}");
+        assert!(rest.stopped_early);
+        assert_eq!(rest.losses.last(), whole.losses.last());
+        assert_eq!(rest.evals.last(), whole.evals.last());
+        assert_eq!(rest.weights, whole.weights, "the best step's weights");
+    }
 }
 
 #[test]
@@ -238,7 +328,7 @@ fn a_state_from_other_settings_or_data_is_refused() {
     let data = TaskData::parse(Task::CausalLm, TEXT).unwrap();
     let (model, prepared, set) = prepare(load("gpt2-tiny"), Task::CausalLm, &data, 16).unwrap();
     let c = cfg(Trainable::All);
-    let state = run(&model, &prepared, &set, &c, None, Some(2), true)
+    let state = run(&model, &prepared, &set, &[], &c, None, Some(2), true)
         .saved
         .unwrap();
     let err = |cfg: &TrainConfig, set: &[Example], state: TrainState| {
@@ -271,6 +361,21 @@ fn a_state_from_other_settings_or_data_is_refused() {
     };
     let e = err(&other_lr, &set, again());
     assert!(e.contains("learning_rate was 0.005"), "{e}");
+    // A setting named only when on is checked both ways.
+    let offsets = TrainConfig {
+        random_offsets: true,
+        ..c.clone()
+    };
+    let e = err(&offsets, &set, again());
+    assert!(
+        e.contains("random_offsets was null, this run's is true"),
+        "{e}"
+    );
+    let shifted = run(&model, &prepared, &set, &[], &offsets, None, Some(2), true)
+        .saved
+        .unwrap();
+    let e = err(&c, &set, shifted);
+    assert!(e.contains("random_offsets was true"), "{e}");
     let e = err(&c, &set[1..], again());
     assert!(
         e.contains("train_examples") || e.contains("train_data"),

@@ -12,7 +12,8 @@ use duet_model::train::export::{self, named_tensors, DType};
 use duet_model::train::lora::LoraConfig;
 use duet_model::train::optim::Schedule;
 use duet_model::train::{
-    prepare, Example, Target, Task, TaskData, TrainConfig, Trainable, Trainer,
+    prepare, Example, Prepared, Target, Task, TaskData, TrainConfig, TrainEvent, TrainOutcome,
+    Trainable, Trainer,
 };
 use duet_model::{Model, ModelFiles};
 use serde_json::Value;
@@ -612,4 +613,111 @@ fn distilbert_gets_a_masked_lm_head_and_trains() {
     let full = block_on(export::full_checkpoint(&model, DType::F32)).unwrap();
     let reloaded = Model::from_files(&full, &model.device).unwrap();
     assert_eq!(reloaded.config.head, Head::MaskedLm);
+}
+
+const LINES: &str = "the cat sat on the mat and looked at the door\n\
+    a dog ran across the yard to find the ball\n\
+    rain fell all night on the quiet little town\n\
+    she opened the window and the cold air came in\n";
+const HELD_OUT: &str = "the old man read the paper by the fire\n\
+    children played in the park until the sun went down\n";
+
+/// A tiny GPT-2 trained hard on four lines: its loss on two others falls, then rises.
+fn overfitting(
+    cfg_change: impl FnOnce(&mut TrainConfig),
+) -> (Vec<(usize, f64)>, TrainOutcome, Vec<Example>, Prepared) {
+    let data = TaskData::parse(Task::CausalLm, LINES).unwrap();
+    let (model, prepared, train_set) =
+        prepare(load("gpt2-tiny"), Task::CausalLm, &data, 16).unwrap();
+    let held_out = TaskData::parse(Task::CausalLm, HELD_OUT).unwrap();
+    let eval_set = duet_model::train::encode_examples(&model, &prepared, &held_out, 16).unwrap();
+    let mut cfg = TrainConfig {
+        epochs: 12,
+        batch_size: 2,
+        learning_rate: 2e-2,
+        warmup_ratio: 0.0,
+        schedule: Schedule::Constant,
+        dropout: false,
+        ..TrainConfig::default()
+    };
+    cfg_change(&mut cfg);
+    let mut evals = Vec::new();
+    let outcome = block_on(duet_model::train::train(
+        model,
+        &prepared,
+        &train_set,
+        &eval_set,
+        cfg,
+        |e| {
+            if let TrainEvent::Eval { step, metrics } = e {
+                evals.push((*step, metrics.loss));
+            }
+            true
+        },
+        || 0.0,
+    ))
+    .unwrap();
+    (evals, outcome, eval_set, prepared)
+}
+
+#[test]
+fn the_best_evaluation_is_kept_and_early_stopping_waits_its_patience() {
+    // Without either: every epoch evaluated, the last step's weights returned.
+    let (evals, last, ..) = overfitting(|_| {});
+    let (mid, end) = evals.split_at(evals.len() - 1);
+    let (best_at, best_loss) = mid
+        .iter()
+        .copied()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(
+        best_loss < end[0].1,
+        "the held-out loss must rise for the test to mean anything: {evals:?}"
+    );
+    assert_eq!(last.best_step, None);
+    assert!(!last.stopped_early);
+
+    let (kept_evals, kept, eval_set, prepared) = overfitting(|c| c.load_best_model_at_end = true);
+    assert_eq!(kept_evals[..mid.len()], *mid, "the same run");
+    assert_eq!(kept.steps, last.steps);
+    assert_eq!(kept.best_step, Some(best_at));
+    let reported = kept.metrics.as_ref().unwrap().loss;
+    assert_eq!(reported, best_loss);
+    // The returned weights are the best step's: evaluated again, they give its loss.
+    let again = block_on(duet_model::train::evaluate(
+        &kept.model,
+        &prepared,
+        &eval_set,
+        2,
+    ))
+    .unwrap();
+    assert!(
+        (again.loss - best_loss).abs() < 1e-6,
+        "{} vs {best_loss}",
+        again.loss
+    );
+
+    // Patience 2: the run ends at the second evaluation after the best that did not beat it.
+    let (stopped_evals, stopped, ..) = overfitting(|c| c.early_stopping_patience = Some(2));
+    let worse_after: Vec<usize> = mid
+        .iter()
+        .scan(f64::INFINITY, |lowest, &(step, loss)| {
+            let worse = loss >= *lowest;
+            *lowest = lowest.min(loss);
+            Some((step, worse))
+        })
+        .scan(0, |waited, (step, worse)| {
+            *waited = if worse { *waited + 1 } else { 0 };
+            Some((step, *waited))
+        })
+        .filter(|&(_, waited)| waited == 2)
+        .map(|(step, _)| step)
+        .collect();
+    let expected_stop = *worse_after
+        .first()
+        .unwrap_or_else(|| panic!("the loss must fail to improve twice in a row: {evals:?}"));
+    assert!(stopped.stopped_early);
+    assert_eq!(stopped.steps, expected_stop);
+    assert!(stopped.steps < last.steps);
+    assert_eq!(stopped_evals.last().unwrap().0, expected_stop);
 }

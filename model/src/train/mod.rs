@@ -87,6 +87,16 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Batch sequences of similar length together (HF's `group_by_length`): far less padding.
     pub group_by_length: bool,
+    /// Causal LM only: each epoch cuts the text into blocks from a new random offset, so that no
+    /// block boundary, and no token's place in its block, comes back every epoch (nanoGPT draws
+    /// its windows at random). Off, the blocks are HF's fixed `group_texts` ones.
+    pub random_offsets: bool,
+    /// End with the weights of the evaluation with the lowest held-out loss rather than the last
+    /// step's (HF's `load_best_model_at_end`, `metric_for_best_model="loss"`).
+    pub load_best_model_at_end: bool,
+    /// Stop once this many evaluations in a row have not lowered the held-out loss (HF's
+    /// `EarlyStoppingCallback`).
+    pub early_stopping_patience: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -106,6 +116,9 @@ impl Default for TrainConfig {
             dropout: true,
             eval_every: 0,
             group_by_length: true,
+            random_offsets: false,
+            load_best_model_at_end: false,
+            early_stopping_patience: None,
         }
     }
 }
@@ -412,6 +425,8 @@ pub fn task_loss(
 
 /// Offsets the seed of a run's masking stream from its shuffling stream.
 pub(crate) const MASK_STREAM: u64 = 0x6d61_736b;
+/// The stream `random_offsets` draws each epoch's block offset from.
+const OFFSET_STREAM: u64 = 0x6f66_6673;
 /// Held-out masked-LM examples are masked with this seed, so that every evaluation of a run (and
 /// of any model) scores the same positions.
 const EVAL_MASK_SEED: u64 = 0;
@@ -569,6 +584,11 @@ pub struct TrainOutcome {
     pub model: Model,
     pub steps: usize,
     pub cancelled: bool,
+    /// Ended by `early_stopping_patience` before its last step.
+    pub stopped_early: bool,
+    /// With `load_best_model_at_end`, the step whose weights `model` holds (and `metrics`
+    /// describes) when an earlier evaluation beat the last step's.
+    pub best_step: Option<usize>,
     pub final_loss: f32,
     pub metrics: Option<Metrics>,
 }
@@ -642,6 +662,17 @@ pub async fn train_checkpointed(
     if train_set.is_empty() {
         return Err(DuetError::EmptyInput("no training examples".into()));
     }
+    if cfg.random_offsets && prepared.task != Task::CausalLm {
+        return Err(DuetError::InvalidOption(
+            "random block offsets are for causal-LM training only".into(),
+        ));
+    }
+    let tracks_best = cfg.load_best_model_at_end || cfg.early_stopping_patience.is_some();
+    if tracks_best && eval_set.is_empty() {
+        return Err(DuetError::InvalidOption(
+            "keeping the best model or stopping early needs held-out data to evaluate on".into(),
+        ));
+    }
     let per_epoch = train_set.len().div_ceil(cfg.batch_size.max(1));
     let mut total = per_epoch * cfg.epochs.max(1);
     if let Some(max) = cfg.max_steps {
@@ -664,18 +695,29 @@ pub async fn train_checkpointed(
         state.check_run(&run)?;
     }
     let mut trainer = Trainer::new(&model, prepared.task, cfg.clone(), total)?;
+    let mut best: Option<Best> = None;
     let resumed_at = match from {
         Some(state) => {
             trainer.restore(state)?;
+            if let Some(meta) = &state.best {
+                let network = match cfg.load_best_model_at_end {
+                    true => resume::best_weights(trainer.snapshot(&model.device), state)?,
+                    false => None,
+                };
+                best = Some(Best::from_meta(meta, network)?);
+            }
             state.step
         }
         None => 0,
     };
-    let mut save_now = async |trainer: &Trainer| -> Result<()> {
+    let mut save_now = async |trainer: &Trainer, best: Option<&Best>| -> Result<()> {
         let Some(save) = save.as_mut() else {
             return Ok(());
         };
-        let state = trainer.state(run.clone(), frozen).await?;
+        let mut state = trainer.state(run.clone(), frozen).await?;
+        if let Some(b) = best {
+            resume::add_best(&mut state, b.meta(), b.network.as_ref()).await?;
+        }
         let snapshot = Model {
             network: trainer.snapshot(&model.device),
             ..model.clone()
@@ -683,15 +725,32 @@ pub async fn train_checkpointed(
         save(state, snapshot)
     };
     let mut saved_at = resumed_at;
+    // A run that keeps or stops on its best must not skip an evaluation: a state saved before
+    // its step's evaluation (stopped by the user, or saved at an epoch's end) takes it on resume.
+    let eval_pending = tracks_best
+        && from.is_some_and(|s| {
+            s.best.as_ref().map(|b| b["last_eval"].as_u64()) != Some(Some(s.step as u64))
+        });
     let mut rng = Rng::new(cfg.seed);
     let start = now();
     let (mut step, mut seen, mut cancelled, mut last_loss) = (0usize, 0usize, false, f32::NAN);
+    let mut stopped_early = false;
     let mut metrics = None;
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     // Masked-LM batches are masked as they are drawn (a new mask each epoch, as HF's collator),
     // from a stream of their own so that the batch order is the same with or without masking.
     let mut mask_rng = Rng::new(cfg.seed.wrapping_add(MASK_STREAM));
+    // So are the block offsets: each epoch draws one whether or not its steps are replayed.
+    let mut offset_rng = Rng::new(cfg.seed.wrapping_add(OFFSET_STREAM));
+    let block = train_set.iter().map(|e| e.ids.len()).max().unwrap_or(1) as u64;
     'epochs: for epoch in 0..cfg.epochs.max(1) {
+        let recut;
+        let train_set = if cfg.random_offsets {
+            recut = setup::rotated_blocks(train_set, (offset_rng.next_u64() % block) as usize);
+            &recut[..]
+        } else {
+            train_set
+        };
         shuffle(&mut order, &mut rng);
         for idx in batches(&order, train_set, &cfg, &mut rng) {
             if step >= total {
@@ -704,32 +763,32 @@ pub async fn train_checkpointed(
                     masking::mask_batch(&batch, m, &mut mask_rng);
                 }
                 step += 1;
-                continue;
-            }
-            crate::device::yield_now().await;
-            let lr = trainer.learning_rate();
-            last_loss = trainer
-                .step_masked(&batch, prepared.masking.as_ref(), &mut mask_rng)
-                .await?;
-            step += 1;
-            seen += batch.len();
-            let elapsed = now() - start;
-            let event = TrainEvent::Step {
-                step,
-                total_steps: total,
-                epoch,
-                loss: last_loss,
-                learning_rate: lr,
-                examples_per_s: seen as f64 / elapsed.max(1e-9),
-                elapsed_s: elapsed,
-            };
-            if !on_event(&event) {
-                cancelled = true;
-                break 'epochs;
-            }
-            if every > 0 && step % every == 0 && step < total {
-                save_now(&trainer).await?;
-                saved_at = step;
+                if step < resumed_at || !eval_pending {
+                    continue;
+                }
+                // The saved step's evaluation, if it has one, is taken below.
+            } else {
+                crate::device::yield_now().await;
+                let lr = trainer.learning_rate();
+                last_loss = trainer
+                    .step_masked(&batch, prepared.masking.as_ref(), &mut mask_rng)
+                    .await?;
+                step += 1;
+                seen += batch.len();
+                let elapsed = now() - start;
+                let event = TrainEvent::Step {
+                    step,
+                    total_steps: total,
+                    epoch,
+                    loss: last_loss,
+                    learning_rate: lr,
+                    examples_per_s: seen as f64 / elapsed.max(1e-9),
+                    elapsed_s: elapsed,
+                };
+                if !on_event(&event) {
+                    cancelled = true;
+                    break 'epochs;
+                }
             }
             if cfg.eval_every > 0
                 && step % cfg.eval_every == 0
@@ -738,36 +797,67 @@ pub async fn train_checkpointed(
             {
                 let metrics =
                     evaluate_snapshot(&trainer, &model, prepared, eval_set, cfg.batch_size).await?;
+                stopped_early = Best::observe(&mut best, &cfg, step, &metrics, || {
+                    trainer.snapshot(&model.device)
+                });
                 if !on_event(&TrainEvent::Eval { step, metrics }) {
                     cancelled = true;
                     break 'epochs;
                 }
+            }
+            // Saved after the evaluation of the same step, so that the state holds it.
+            if every > 0 && step % every == 0 && step < total && step > saved_at {
+                save_now(&trainer, best.as_ref()).await?;
+                saved_at = step;
+            }
+            if stopped_early {
+                break 'epochs;
             }
         }
         if cfg.eval_every == 0
             && !eval_set.is_empty()
             && epoch + 1 < cfg.epochs
             && step < total
-            && step > resumed_at
+            && (step > resumed_at || (step == resumed_at && eval_pending))
         {
             let metrics =
                 evaluate_snapshot(&trainer, &model, prepared, eval_set, cfg.batch_size).await?;
+            stopped_early = Best::observe(&mut best, &cfg, step, &metrics, || {
+                trainer.snapshot(&model.device)
+            });
             if !on_event(&TrainEvent::Eval { step, metrics }) {
                 cancelled = true;
+                break;
+            }
+            if stopped_early {
                 break;
             }
         }
     }
     if cancelled && saved_at < step {
-        save_now(&trainer).await?;
+        save_now(&trainer, best.as_ref()).await?;
     }
     let device = model.device.clone();
-    let trained = Model {
+    let mut trained = Model {
         network: trainer.finish(&device),
         ..model
     };
+    let mut best_step = None;
     if !eval_set.is_empty() {
-        let m = evaluate(&trained, prepared, eval_set, cfg.batch_size).await?;
+        let mut m = evaluate(&trained, prepared, eval_set, cfg.batch_size).await?;
+        // The last step's weights are a candidate too; an earlier evaluation replaces them only
+        // when strictly better.
+        if let Some(Best {
+            step: at,
+            metrics: best_metrics,
+            network: Some(network),
+            ..
+        }) = best.filter(|b| !cancelled && b.metrics.loss < m.loss)
+        {
+            trained.network = network;
+            m = best_metrics;
+            best_step = Some(at);
+        }
         on_event(&TrainEvent::Eval {
             step,
             metrics: m.clone(),
@@ -778,9 +868,79 @@ pub async fn train_checkpointed(
         model: trained,
         steps: step,
         cancelled,
+        stopped_early,
+        best_step,
         final_loss: last_loss,
         metrics,
     })
+}
+
+/// The best evaluation so far, for `load_best_model_at_end` and `early_stopping_patience`.
+struct Best {
+    step: usize,
+    metrics: Metrics,
+    /// Its weights on the inference device (kept for `load_best_model_at_end` only).
+    network: Option<Network>,
+    /// Evaluations since, none of them better.
+    waited: usize,
+    /// The step of the latest evaluation (this one's or a later one).
+    last_eval: usize,
+}
+
+impl Best {
+    /// Records an evaluation when the run keeps or stops on its best; `true` when the run has
+    /// now waited `early_stopping_patience` evaluations for a better one. Better is strictly lower
+    /// held-out loss, as HF's callback compares.
+    fn observe(
+        best: &mut Option<Best>,
+        cfg: &TrainConfig,
+        step: usize,
+        metrics: &Metrics,
+        weights: impl FnOnce() -> Network,
+    ) -> bool {
+        if !cfg.load_best_model_at_end && cfg.early_stopping_patience.is_none() {
+            return false;
+        }
+        match best {
+            Some(b) if metrics.loss >= b.metrics.loss => {
+                b.waited += 1;
+                b.last_eval = step;
+            }
+            _ => {
+                *best = Some(Best {
+                    step,
+                    metrics: metrics.clone(),
+                    network: cfg.load_best_model_at_end.then(weights),
+                    waited: 0,
+                    last_eval: step,
+                })
+            }
+        }
+        let waited = best.as_ref().map_or(0, |b| b.waited);
+        cfg.early_stopping_patience
+            .is_some_and(|p| waited >= p.max(1))
+    }
+
+    /// What a saved state records of it (its weights go beside, as tensors).
+    fn meta(&self) -> serde_json::Value {
+        serde_json::json!({
+            "step": self.step,
+            "waited": self.waited,
+            "last_eval": self.last_eval,
+            "metrics": self.metrics,
+        })
+    }
+
+    fn from_meta(meta: &serde_json::Value, network: Option<Network>) -> Result<Self> {
+        let bad = || DuetError::InvalidOption(format!("the saved state's best evaluation: {meta}"));
+        Ok(Self {
+            step: meta["step"].as_u64().ok_or_else(bad)? as usize,
+            waited: meta["waited"].as_u64().ok_or_else(bad)? as usize,
+            last_eval: meta["last_eval"].as_u64().ok_or_else(bad)? as usize,
+            metrics: serde_json::from_value(meta["metrics"].clone()).map_err(|_| bad())?,
+            network,
+        })
+    }
 }
 
 /// Held-out metrics of the network as it is mid-run (dropout off, on the inference device).

@@ -20,7 +20,8 @@ use crate::train::TrainConfig;
 use crate::weights::Weights;
 
 /// The tensors' file in a saved state (names `param.<path>`, `exp_avg.<path>`, `exp_avg_sq.<path>`,
-/// with burn's module paths; burn's layout, not a checkpoint's).
+/// and `best.<path>` for the best evaluation's weights, with burn's module paths; burn's layout,
+/// not a checkpoint's).
 pub const STATE_TENSORS: &str = "training_state.safetensors";
 /// The step, and the run the state belongs to.
 pub const STATE_JSON: &str = "trainer_state.json";
@@ -30,13 +31,18 @@ pub struct TrainState {
     pub step: usize,
     /// What the run was (settings, data): a state continues only the same run.
     pub run: Value,
+    /// The best evaluation so far (`step`, `metrics`, `waited`), for runs that keep or stop on it.
+    pub best: Option<Value>,
     tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
 
 impl TrainState {
     /// The two files of a saved state, by name ([`STATE_JSON`], [`STATE_TENSORS`]).
     pub fn to_files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let meta = json!({"global_step": self.step, "run": self.run});
+        let mut meta = json!({"global_step": self.step, "run": self.run});
+        if let Some(best) = &self.best {
+            meta["best"] = best.clone();
+        }
         Ok(vec![
             (
                 STATE_JSON,
@@ -77,6 +83,7 @@ impl TrainState {
         Ok(Self {
             step,
             run,
+            best: meta.get("best").cloned(),
             tensors: out,
         })
     }
@@ -88,8 +95,12 @@ impl TrainState {
                 "the saved state has no run".into(),
             ));
         };
-        for (key, value) in now {
-            let before = saved.get(key).unwrap_or(&Value::Null);
+        // Both ways: a setting named only when on (`random_offsets`) is missing from the other.
+        for key in now.keys().chain(saved.keys()) {
+            let (before, value) = (
+                saved.get(key).unwrap_or(&Value::Null),
+                now.get(key).unwrap_or(&Value::Null),
+            );
             if before != value {
                 return Err(DuetError::InvalidOption(format!(
                     "the saved state is from another run: its {key} was {before}, this run's is \
@@ -118,7 +129,7 @@ pub fn describe_run(
     train_set: &[Example],
     total_steps: usize,
 ) -> Value {
-    json!({
+    let mut run = json!({
         "task": format!("{:?}", prepared.task),
         "labels": prepared.labels,
         "masking": prepared.masking.map(|m| format!("{:?}", m.config)),
@@ -138,7 +149,18 @@ pub fn describe_run(
         "group_by_length": cfg.group_by_length,
         "train_examples": train_set.len(),
         "train_data": format!("{:016x}", data_hash(train_set)),
-    })
+    });
+    // Named only when on, so that states saved before the setting existed still match.
+    if cfg.random_offsets {
+        run["random_offsets"] = json!(true);
+    }
+    if cfg.load_best_model_at_end {
+        run["load_best_model_at_end"] = json!(true);
+    }
+    if let Some(p) = cfg.early_stopping_patience {
+        run["early_stopping_patience"] = json!(p);
+    }
+    run
 }
 
 /// FNV-1a over every example's ids and targets.
@@ -212,7 +234,79 @@ pub async fn capture(
         .zip(values)
         .map(|((name, shape), data)| (name, shape, data))
         .collect();
-    Ok(TrainState { step, run, tensors })
+    Ok(TrainState {
+        step,
+        run,
+        best: None,
+        tensors,
+    })
+}
+
+/// Adds the best evaluation to `state`: `meta`, and when given its weights as `best.<path>`, the
+/// trained parameters only (those the state holds as `param.<path>`; the rest are the base's).
+pub async fn add_best(
+    state: &mut TrainState,
+    meta: Value,
+    weights: Option<&Network>,
+) -> Result<()> {
+    state.best = Some(meta);
+    let Some(network) = weights else {
+        return Ok(());
+    };
+    let mut paths = Tracked::new(Paths {
+        frozen: true,
+        params: Vec::new(),
+    });
+    network.visit(&mut paths);
+    let held: std::collections::HashSet<&str> = state.names().collect();
+    let (names, flats): (Vec<_>, Vec<_>) = paths
+        .inner
+        .params
+        .into_iter()
+        .filter(|(path, ..)| held.contains(format!("param.{path}").as_str()))
+        .map(|(path, _, flat, shape)| ((format!("best.{path}"), shape), flat.inner()))
+        .unzip();
+    let values = read_f32_all(flats).await?;
+    state.tensors.extend(
+        names
+            .into_iter()
+            .zip(values)
+            .map(|((name, shape), data)| (name, shape, data)),
+    );
+    Ok(())
+}
+
+/// `network` (the run's weights as they stand, on the inference device) with the best
+/// evaluation's weights the state holds put back; `None` when it holds none.
+pub fn best_weights(network: Network, state: &TrainState) -> Result<Option<Network>> {
+    // Named as the restorer reads them: `param.<path>`.
+    let renamed: Vec<(String, &Vec<usize>, &Vec<f32>)> = state
+        .tensors
+        .iter()
+        .filter_map(|(k, s, d)| Some((format!("param.{}", k.strip_prefix("best.")?), s, d)))
+        .collect();
+    if renamed.is_empty() {
+        return Ok(None);
+    }
+    let mut by_param: HashMap<&str, (&Vec<usize>, &Vec<f32>)> = renamed
+        .iter()
+        .map(|(k, s, d)| (k.as_str(), (*s, *d)))
+        .collect();
+    let mut restorer = Tracked::new(Restorer {
+        saved: &mut by_param,
+        optim: None,
+        error: None,
+    });
+    let network = network.map(&mut restorer);
+    if let Some(e) = restorer.inner.error {
+        return Err(e);
+    }
+    if let Some(extra) = by_param.keys().next() {
+        return Err(DuetError::InvalidOption(format!(
+            "the saved state's best weights have `{extra}`, which this model lacks"
+        )));
+    }
+    Ok(Some(network))
 }
 
 /// `network` with the saved values of its parameters (ids kept), and `optim` with their moments.
@@ -221,11 +315,12 @@ pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Resul
     let mut saved: HashMap<&str, (&Vec<usize>, &Vec<f32>)> = state
         .tensors
         .iter()
+        .filter(|(k, ..)| !k.starts_with("best."))
         .map(|(k, s, d)| (k.as_str(), (s, d)))
         .collect();
     let mut restorer = Tracked::new(Restorer {
         saved: &mut saved,
-        optim,
+        optim: Some(optim),
         error: None,
     });
     let network = network.map(&mut restorer);
@@ -243,7 +338,8 @@ pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Resul
 
 struct Restorer<'a, 'b> {
     saved: &'a mut HashMap<&'b str, (&'b Vec<usize>, &'b Vec<f32>)>,
-    optim: &'a mut AdamW,
+    /// Where the moments go; `None` for weights alone (the best evaluation's).
+    optim: Option<&'a mut AdamW>,
     error: Option<DuetError>,
 }
 
@@ -289,12 +385,12 @@ impl MapAt for Restorer<'_, '_> {
             self.take(&format!("exp_avg.{path}"), &[n]),
             self.take(&format!("exp_avg_sq.{path}"), &[n]),
         );
-        if let (Some(m), Some(v)) = moments {
+        if let (Some(m), Some(v), Some(optim)) = (moments.0, moments.1, self.optim.as_mut()) {
             // The moments live where the optimizer computes them: beside the gradients, off the
             // autodiff graph.
             let inner = tensor.clone().inner().device();
             let flat = |d: Vec<f32>| Tensor::<1>::from_data(TensorData::new(d, [n]), &inner);
-            self.optim.set_moments(id, flat(m), flat(v));
+            optim.set_moments(id, flat(m), flat(v));
         }
         let mut value = Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device());
         if tensor.is_require_grad() {
@@ -324,6 +420,7 @@ mod tests {
         let state = TrainState {
             step: 3,
             run: json!({"seed": 42, "batch_size": 8}),
+            best: None,
             tensors: Vec::new(),
         };
         state
@@ -344,6 +441,7 @@ mod tests {
         let state = TrainState {
             step: 5,
             run: json!({"seed": 1}),
+            best: Some(json!({"step": 3, "waited": 1, "last_eval": 4})),
             tensors: vec![(
                 "param.a.weight".into(),
                 vec![2, 2],
@@ -354,6 +452,7 @@ mod tests {
         let back = TrainState::from_files(&files[0].1, &files[1].1).unwrap();
         assert_eq!(back.step, 5);
         assert_eq!(back.run, state.run);
+        assert_eq!(back.best, state.best);
         assert_eq!(back.tensors, state.tensors);
     }
 }

@@ -325,15 +325,7 @@ pub fn encode_examples(
             let ids = model.tokenizer.encode(text, false)?.ids;
             Ok(data::blocks(&ids, cap)
                 .into_iter()
-                .map(|b| {
-                    let mut targets: Vec<i64> = b[1..].iter().map(|&i| i as i64).collect();
-                    targets.push(-100);
-                    Example {
-                        type_ids: vec![0; b.len()],
-                        ids: b,
-                        target: Target::Tokens(targets),
-                    }
-                })
+                .map(lm_example)
                 .collect())
         }
         (Task::MaskedLm, TaskData::Text(text)) => {
@@ -373,6 +365,34 @@ pub fn encode_examples(
             "the data does not match the task".into(),
         )),
     }
+}
+
+/// A causal-LM block: each token's target is the next one in the block; the last has none (HF
+/// shifts labels inside the block, so a block never predicts across its boundary).
+fn lm_example(ids: Vec<u32>) -> Example {
+    let mut targets: Vec<i64> = ids[1..].iter().map(|&i| i as i64).collect();
+    targets.push(-100);
+    Example {
+        type_ids: vec![0; ids.len()],
+        ids,
+        target: Target::Tokens(targets),
+    }
+}
+
+/// The causal-LM blocks of `set` (consecutive blocks of one text, as `encode_examples` cuts them)
+/// cut again from the text rotated left by `offset` tokens: the same number of blocks of the same
+/// lengths, one of them spanning the text's end and start. `random_offsets` draws a new offset
+/// each epoch, so no block boundary repeats.
+pub fn rotated_blocks(set: &[Example], offset: usize) -> Vec<Example> {
+    let stream: Vec<u32> = set.iter().flat_map(|e| e.ids.iter().copied()).collect();
+    if stream.is_empty() {
+        return Vec::new();
+    }
+    let offset = offset % stream.len();
+    let mut rotated = stream[offset..].iter().chain(&stream[..offset]).copied();
+    set.iter()
+        .map(|e| lm_example(rotated.by_ref().take(e.ids.len()).collect()))
+        .collect()
 }
 
 /// Keeps at most `cap` tokens, ending on the original last token (`[SEP]`).
@@ -545,4 +565,35 @@ pub fn set_trainable(network: Network, mode: &Trainable) -> Result<Network> {
         }
     }
     Ok(network.map(&mut Tracked::new(Trainability { mode, layers })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_blocks_recut_the_same_text_into_the_same_shapes() {
+        let stream: Vec<u32> = (0..23).collect();
+        let set: Vec<Example> = data::blocks(&stream, 5)
+            .into_iter()
+            .map(lm_example)
+            .collect();
+        assert_eq!(rotated_blocks(&set, 0), set, "offset 0 is the fixed cut");
+        assert_eq!(rotated_blocks(&set, 23), set, "a whole turn too");
+        let recut = rotated_blocks(&set, 7);
+        let lens = |s: &[Example]| s.iter().map(|e| e.ids.len()).collect::<Vec<_>>();
+        assert_eq!(lens(&recut), lens(&set));
+        let ids: Vec<u32> = recut.iter().flat_map(|e| e.ids.clone()).collect();
+        let expected: Vec<u32> = (7..23).chain(0..7).collect();
+        assert_eq!(ids, expected);
+        // Each block predicts its own next tokens and nothing past its end.
+        for e in &recut {
+            let Target::Tokens(t) = &e.target else {
+                panic!("a causal-LM target")
+            };
+            let next: Vec<i64> = e.ids[1..].iter().map(|&i| i as i64).collect();
+            assert_eq!(t[..t.len() - 1], next[..]);
+            assert_eq!(t.last(), Some(&-100));
+        }
+    }
 }

@@ -75,6 +75,18 @@ pub struct TrainArgs {
     /// Longest sequence (block size for lm); 0 = the model's limit.
     #[arg(long, default_value_t = 0)]
     max_length: usize,
+    /// lm: cut the text into blocks from a new random offset each epoch, so that no block
+    /// boundary repeats (against overfitting a small text); without it, fixed blocks as HF's.
+    #[arg(long)]
+    random_offsets: bool,
+    /// End with the weights of the evaluation with the lowest held-out loss, not the last step's
+    /// (HF's load_best_model_at_end).
+    #[arg(long)]
+    load_best_model_at_end: bool,
+    /// Stop once N evaluations in a row have not lowered the held-out loss (HF's
+    /// EarlyStoppingCallback).
+    #[arg(long)]
+    early_stopping_patience: Option<usize>,
     /// Evaluate every N steps (0 = every epoch).
     #[arg(long, default_value_t = 0)]
     eval_every: usize,
@@ -219,6 +231,12 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub fn train(a: TrainArgs) -> Result<(), DuetError> {
     let task: Task = a.task.parse()?;
+    if a.random_offsets && task != Task::CausalLm {
+        // Refused before the model loads, as the engine would refuse it after.
+        return Err(DuetError::InvalidOption(
+            "--random-offsets is for --task lm only".into(),
+        ));
+    }
     let base = Model::from_dir(&a.model, &crate::device())?;
     let mut data = TaskData::parse(task, &read(&a.data)?)?;
     if let Some(names) = &a.label_names {
@@ -275,6 +293,9 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         dropout: true,
         eval_every: a.eval_every,
         group_by_length: true,
+        random_offsets: a.random_offsets,
+        load_best_model_at_end: a.load_best_model_at_end,
+        early_stopping_patience: a.early_stopping_patience,
     };
     eprintln!(
         "training {} on {} examples ({} held out), labels {:?}",
@@ -415,8 +436,20 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         remove_dir(&checkpoint)?;
         eprintln!("the run finished: {} removed", checkpoint.display());
     }
+    if outcome.stopped_early {
+        eprintln!(
+            "stopped early at step {}: the held-out loss had not improved for {} evaluations",
+            outcome.steps,
+            a.early_stopping_patience.unwrap_or_default()
+        );
+    }
+    if let Some(best) = outcome.best_step {
+        eprintln!("kept the weights of step {best}, whose held-out loss was the lowest");
+    }
     let summary = serde_json::json!({
         "steps": outcome.steps,
+        "best_step": outcome.best_step,
+        "stopped_early": outcome.stopped_early,
         "final_loss": outcome.final_loss,
         "metrics": outcome.metrics,
         "output": a.output.display().to_string(),
