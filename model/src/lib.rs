@@ -80,21 +80,43 @@ impl Model {
     /// to the working directory).
     pub fn from_dir(dir: impl AsRef<std::path::Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
-        if dir.join("adapter_config.json").is_file() {
-            let adapter = ModelFiles::from_dir_any(dir)?;
-            let cfg: serde_json::Value =
-                serde_json::from_slice(adapter.require("adapter_config.json")?)
-                    .map_err(|e| DuetError::Config(format!("adapter_config.json: {e}")))?;
-            let base = cfg["base_model_name_or_path"].as_str().unwrap_or_default();
-            let beside = dir.join(base);
-            let base_dir = if beside.is_dir() {
-                beside
-            } else {
-                std::path::PathBuf::from(base)
-            };
+        if let Some((adapter, base_dir)) = Self::adapter_in(dir)? {
             let base = Self::from_files(&ModelFiles::from_dir(&base_dir)?, device)?;
             return train::export::load_adapter(base, &adapter);
         }
         Self::from_files(&ModelFiles::from_dir(dir)?, device)
+    }
+
+    /// The content hash ([`ModelFiles::content_hash`]) of the files [`from_dir`](Self::from_dir)
+    /// loads from `dir`: an adapter's and its base's, or the model's.
+    pub fn dir_content_hash(dir: impl AsRef<std::path::Path>) -> Result<String> {
+        let dir = dir.as_ref();
+        Ok(match Self::adapter_in(dir)? {
+            Some((adapter, base_dir)) => format!(
+                "{}+{}",
+                adapter.content_hash(),
+                ModelFiles::from_dir(&base_dir)?.content_hash()
+            ),
+            None => ModelFiles::from_dir(dir)?.content_hash(),
+        })
+    }
+
+    /// A PEFT adapter folder's files and its base's folder; `None` for a model folder.
+    fn adapter_in(dir: &std::path::Path) -> Result<Option<(ModelFiles, std::path::PathBuf)>> {
+        if !dir.join("adapter_config.json").is_file() {
+            return Ok(None);
+        }
+        let adapter = ModelFiles::from_dir_any(dir)?;
+        let cfg: serde_json::Value =
+            serde_json::from_slice(adapter.require("adapter_config.json")?)
+                .map_err(|e| DuetError::Config(format!("adapter_config.json: {e}")))?;
+        let base = cfg["base_model_name_or_path"].as_str().unwrap_or_default();
+        let beside = dir.join(base);
+        let base_dir = if beside.is_dir() {
+            beside
+        } else {
+            std::path::PathBuf::from(base)
+        };
+        Ok(Some((adapter, base_dir)))
     }
 }

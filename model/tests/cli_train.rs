@@ -969,3 +969,103 @@ fn killed_and_resumed(name: &str, device: &[&str], exact: bool, interrupt: bool)
     }
     assert!(!checkpoint.exists());
 }
+
+/// A saved LoRA run holds what it trained (the adapters and their moments), not its frozen base,
+/// so `--resume` checks that `--model` is the base it started from: another one (here the same
+/// files with one weight's bytes changed) is refused, the right one continues.
+#[test]
+fn a_saved_lora_run_holds_its_adapters_and_resumes_only_on_its_base() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = scratch("lora-resume");
+    let text =
+        "Now is the winter of our discontent\nMade glorious summer by this sun of York\n".repeat(8);
+    std::fs::write(dir.join("text.txt"), &text).unwrap();
+    let (base, other) = (dir.join("base"), dir.join("other"));
+    for copy in [&base, &other] {
+        std::fs::create_dir_all(copy).unwrap();
+        for entry in std::fs::read_dir(fixture_dir("gpt2-tiny")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let weights = other.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
+    std::fs::write(&weights, bytes).unwrap();
+    let out = dir.join("out");
+    let args = |model: &Path| -> Vec<String> {
+        [
+            "train",
+            "--task",
+            "lm",
+            "--train",
+            "lora",
+            "--data",
+            &s(&dir.join("text.txt")),
+            "--model",
+            &s(model),
+            "--output",
+            &s(&out),
+            "--max-length",
+            "16",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "40",
+            "--save-every",
+            "2",
+            "--resume",
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(args(&base))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let saved = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("saved the run at step 2"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(saved.is_some(), "the run saved at step 2");
+    let checkpoint = out.join("checkpoint");
+    let state = duet_model::train::resume::TrainState::from_files(
+        &std::fs::read(checkpoint.join("trainer_state.json")).unwrap(),
+        &std::fs::read(checkpoint.join("training_state.safetensors")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = state.names().collect();
+    assert!(names.iter().any(|n| n.starts_with("param.")), "{names:?}");
+    assert!(
+        names.iter().all(|n| n.contains(".lora.")),
+        "only the adapters: {names:?}"
+    );
+
+    let refused = duet(&args(&other).iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && err.trim().lines().last().unwrap().starts_with("error: ")
+            && err.contains("trained from another --model"),
+        "{err}"
+    );
+    assert!(
+        checkpoint.join("trainer_state.json").is_file(),
+        "the save is kept"
+    );
+
+    let done = succeeds(&args(&base).iter().map(String::as_str).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&done.stderr);
+    assert!(log.contains("resuming from"), "{log}");
+    let summary: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert!(summary["steps"].as_u64().unwrap() > 2, "{summary}");
+}

@@ -226,6 +226,9 @@ fn trainable(a: &TrainArgs, model: &Model) -> Result<Trainable, DuetError> {
     Trainable::parse(&a.train, cfg)
 }
 
+/// In a saved run: the content hash of the --model it was trained from.
+const BASE_HASH: &str = "base_model_hash.txt";
+
 /// Set by Ctrl-C: the run stops after its current step.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -305,8 +308,21 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         prepared.labels
     );
     let checkpoint = a.output.join("checkpoint");
+    // A saved state leaves the frozen parameters out (LoRA's base, a frozen encoder): they come
+    // from --model, whose files' content hash is saved beside it and checked on --resume.
+    let base_hash = Model::dir_content_hash(&a.model)?;
     let from = match (a.resume, checkpoint.join(STATE_JSON).is_file()) {
         (true, true) => {
+            let saved_base = checkpoint.join(BASE_HASH);
+            // A state saved before the hash was (it holds every parameter) has no such file.
+            if saved_base.is_file() && read_bytes(&saved_base)? != base_hash.as_bytes() {
+                return Err(DuetError::InvalidOption(format!(
+                    "the run saved in {} was trained from another --model (or its files have \
+                     changed since): give the model it started from, or start afresh without \
+                     --resume",
+                    checkpoint.display()
+                )));
+            }
             let state = TrainState::from_files(
                 &read_bytes(&checkpoint.join(STATE_JSON))?,
                 &read_bytes(&checkpoint.join(STATE_TENSORS))?,
@@ -347,7 +363,8 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         let partial = a.output.join("checkpoint.partial");
         remove_dir(&partial)?;
         write_files(&partial, &files)?;
-        for (name, bytes) in state.to_files()? {
+        let base = (BASE_HASH, base_hash.clone().into_bytes());
+        for (name, bytes) in state.to_files()?.into_iter().chain([base]) {
             std::fs::write(partial.join(name), bytes).map_err(|e| io_error(&partial, e))?;
         }
         remove_dir(&checkpoint)?;
@@ -363,9 +380,8 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
         from: from.as_ref(),
         every: a.save_every,
         save: Some(&mut save),
-        // Nothing checks that the next --resume names the same --model: the saved state holds
-        // every parameter, so the base's files cannot change the run.
-        frozen: true,
+        // The trained parameters alone: --resume checks --model's content hash.
+        frozen: false,
     };
     // Ctrl-C stops after the step under way, and the run is saved; a second one exits at once.
     let handler = ctrlc::set_handler(|| {
