@@ -31,7 +31,8 @@ pub struct TrainState {
     pub step: usize,
     /// What the run was (settings, data): a state continues only the same run.
     pub run: Value,
-    /// The best evaluation so far (`step`, `metrics`, `waited`), for runs that keep or stop on it.
+    /// The best evaluation so far (`step`, `metrics`, `waited`, `last_eval`), for runs that keep
+    /// or stop on it; its weights are the `best.<path>` tensors.
     pub best: Option<Value>,
     tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
 }
@@ -58,7 +59,8 @@ impl TrainState {
         ])
     }
 
-    /// The names of the tensors it holds (`param.<path>`, `exp_avg.<path>`, `exp_avg_sq.<path>`).
+    /// The names of the tensors it holds (`param.<path>`, `exp_avg.<path>`, `exp_avg_sq.<path>`,
+    /// `best.<path>`).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.iter().map(|(name, _, _)| name.as_str())
     }
