@@ -678,7 +678,8 @@ fn the_best_evaluation_is_kept_and_early_stopping_waits_its_patience() {
     assert!(!last.stopped_early);
 
     let (kept_evals, kept, eval_set, prepared) = overfitting(|c| c.load_best_model_at_end = true);
-    assert_eq!(kept_evals[..mid.len()], *mid, "the same run");
+    // Every evaluation reported is its own step's: the last is the last step's, not the kept one.
+    assert_eq!(kept_evals, evals, "the same run, the same evaluations");
     assert_eq!(kept.steps, last.steps);
     assert_eq!(kept.best_step, Some(best_at));
     let reported = kept.metrics.as_ref().unwrap().loss;
@@ -719,5 +720,15 @@ fn the_best_evaluation_is_kept_and_early_stopping_waits_its_patience() {
     assert!(stopped.stopped_early);
     assert_eq!(stopped.steps, expected_stop);
     assert!(stopped.steps < last.steps);
+    // The evaluation that stopped it is reported once, and is the outcome's.
+    assert_eq!(
+        stopped_evals,
+        evals[..stopped_evals.len()],
+        "evaluated once each"
+    );
     assert_eq!(stopped_evals.last().unwrap().0, expected_stop);
+    assert_eq!(
+        stopped.metrics.as_ref().unwrap().loss,
+        stopped_evals.last().unwrap().1
+    );
 }

@@ -15,6 +15,8 @@ pub mod setup;
 pub mod side_by_side;
 pub mod word_fill;
 
+use std::cmp::Ordering;
+
 use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
@@ -696,6 +698,8 @@ pub async fn train_checkpointed(
     }
     let mut trainer = Trainer::new(&model, prepared.task, cfg.clone(), total)?;
     let mut best: Option<Best> = None;
+    // The latest evaluation taken in the loop, and its step.
+    let mut last_eval: Option<(usize, Metrics)> = None;
     let resumed_at = match from {
         Some(state) => {
             trainer.restore(state)?;
@@ -800,7 +804,12 @@ pub async fn train_checkpointed(
                 stopped_early = Best::observe(&mut best, &cfg, step, &metrics, || {
                     trainer.snapshot(&model.device)
                 });
-                if !on_event(&TrainEvent::Eval { step, metrics }) {
+                let go_on = on_event(&TrainEvent::Eval {
+                    step,
+                    metrics: metrics.clone(),
+                });
+                last_eval = Some((step, metrics));
+                if !go_on {
                     cancelled = true;
                     break 'epochs;
                 }
@@ -825,7 +834,12 @@ pub async fn train_checkpointed(
             stopped_early = Best::observe(&mut best, &cfg, step, &metrics, || {
                 trainer.snapshot(&model.device)
             });
-            if !on_event(&TrainEvent::Eval { step, metrics }) {
+            let go_on = on_event(&TrainEvent::Eval {
+                step,
+                metrics: metrics.clone(),
+            });
+            last_eval = Some((step, metrics));
+            if !go_on {
                 cancelled = true;
                 break;
             }
@@ -844,7 +858,19 @@ pub async fn train_checkpointed(
     };
     let mut best_step = None;
     if !eval_set.is_empty() {
-        let mut m = evaluate(&trained, prepared, eval_set, cfg.batch_size).await?;
+        // The last step's evaluation: the one just taken where the run ended on it (stopped
+        // early, or by Stop at an evaluation), so that no step is evaluated and reported twice.
+        let mut m = match last_eval {
+            Some((at, m)) if at == step => m,
+            _ => {
+                let m = evaluate(&trained, prepared, eval_set, cfg.batch_size).await?;
+                on_event(&TrainEvent::Eval {
+                    step,
+                    metrics: m.clone(),
+                });
+                m
+            }
+        };
         // The last step's weights are a candidate too; an earlier evaluation replaces them only
         // when strictly better.
         if let Some(Best {
@@ -858,10 +884,6 @@ pub async fn train_checkpointed(
             m = best_metrics;
             best_step = Some(at);
         }
-        on_event(&TrainEvent::Eval {
-            step,
-            metrics: m.clone(),
-        });
         metrics = Some(m);
     }
     Ok(TrainOutcome {
@@ -902,7 +924,9 @@ impl Best {
             return false;
         }
         match best {
-            Some(b) if metrics.loss >= b.metrics.loss => {
+            // Not `a >= b`: a NaN loss (a run that diverged) is never better, as HF's
+            // `np.less` comparison has it.
+            Some(b) if metrics.loss.partial_cmp(&b.metrics.loss) != Some(Ordering::Less) => {
                 b.waited += 1;
                 b.last_eval = step;
             }
@@ -1016,5 +1040,37 @@ mod tests {
         );
         let err = Trainable::parse("top:x", lora).unwrap_err().to_string();
         assert!(err.contains("use all, head, top:N or lora"), "{err}");
+    }
+
+    #[test]
+    fn a_diverged_evaluation_is_never_the_best() {
+        let cfg = TrainConfig {
+            early_stopping_patience: Some(2),
+            ..TrainConfig::default()
+        };
+        let loss = |loss: f64| Metrics {
+            loss,
+            ..Metrics::default()
+        };
+        let mut best = None;
+        let no_weights = || unreachable!("weights are kept for load_best_model_at_end only");
+        assert!(!Best::observe(&mut best, &cfg, 10, &loss(2.0), no_weights));
+        assert!(!Best::observe(
+            &mut best,
+            &cfg,
+            20,
+            &loss(f64::NAN),
+            no_weights
+        ));
+        assert_eq!(best.as_ref().map(|b| (b.step, b.waited)), Some((10, 1)));
+        assert!(Best::observe(
+            &mut best,
+            &cfg,
+            30,
+            &loss(f64::NAN),
+            no_weights
+        ));
+        assert!(!Best::observe(&mut best, &cfg, 40, &loss(1.5), no_weights));
+        assert_eq!(best.as_ref().map(|b| (b.step, b.waited)), Some((40, 0)));
     }
 }

@@ -294,20 +294,9 @@ pub fn best_weights(network: Network, state: &TrainState) -> Result<Option<Netwo
         .iter()
         .map(|(k, s, d)| (k.as_str(), (*s, *d)))
         .collect();
-    let mut restorer = Tracked::new(Restorer {
-        saved: &mut by_param,
-        optim: None,
-        error: None,
-    });
-    let network = network.map(&mut restorer);
-    if let Some(e) = restorer.inner.error {
-        return Err(e);
-    }
-    if let Some(extra) = by_param.keys().next() {
-        return Err(DuetError::InvalidOption(format!(
-            "the saved state's best weights have `{extra}`, which this model lacks"
-        )));
-    }
+    let network = restore_from(network, &mut by_param, None, |extra| {
+        format!("the saved state's best weights have `{extra}`, which this model lacks")
+    })?;
     Ok(Some(network))
 }
 
@@ -320,22 +309,34 @@ pub fn restore(network: Network, optim: &mut AdamW, state: &TrainState) -> Resul
         .filter(|(k, ..)| !k.starts_with("best."))
         .map(|(k, s, d)| (k.as_str(), (s, d)))
         .collect();
+    let network = restore_from(network, &mut saved, Some(&mut *optim), |extra| {
+        format!("the saved state has `{extra}`, which this model lacks (it is from another model)")
+    })?;
+    optim.set_steps(state.step);
+    Ok(network)
+}
+
+/// `network` with the values in `saved` (taken out as they are used; `optim`, when given, gets
+/// their moments); a name left over is an error `leftover` words.
+fn restore_from<'b>(
+    network: Network,
+    saved: &mut HashMap<&'b str, (&'b Vec<usize>, &'b Vec<f32>)>,
+    optim: Option<&mut AdamW>,
+    leftover: impl Fn(&str) -> String,
+) -> Result<Network> {
     let mut restorer = Tracked::new(Restorer {
-        saved: &mut saved,
-        optim: Some(optim),
+        saved,
+        optim,
         error: None,
     });
     let network = network.map(&mut restorer);
     if let Some(e) = restorer.inner.error {
         return Err(e);
     }
-    if let Some(extra) = saved.keys().next() {
-        return Err(DuetError::InvalidOption(format!(
-            "the saved state has `{extra}`, which this model lacks (it is from another model)"
-        )));
+    match saved.keys().next() {
+        Some(extra) => Err(DuetError::InvalidOption(leftover(extra))),
+        None => Ok(network),
     }
-    optim.set_steps(state.step);
-    Ok(network)
 }
 
 struct Restorer<'a, 'b> {
