@@ -146,6 +146,13 @@ pub struct TrainParams {
     /// Fraction of the data held out for evaluation.
     pub eval_fraction: f64,
     pub seed: u64,
+    /// End with the weights of the evaluation with the lowest held-out loss (HF's
+    /// `load_best_model_at_end`).
+    pub load_best: bool,
+    /// Stop after this many evaluations in a row without a lower held-out loss; 0: never.
+    pub early_stopping_patience: usize,
+    /// Language models only: each epoch cuts the text into blocks from a new random offset.
+    pub random_offsets: bool,
 }
 
 /// The Pretrain page: one text, a fresh GPT and a fresh BERT of one shape, trained side by side.
@@ -491,6 +498,11 @@ pub enum Reply {
     Trained {
         steps: usize,
         cancelled: bool,
+        /// Ended by early stopping before its last step.
+        stopped_early: bool,
+        /// Where an earlier evaluation beat the last one and the best was kept: its step (the
+        /// weights, and `metrics`, are that step's).
+        best_step: Option<usize>,
         final_loss: f32,
         metrics: Option<Metrics>,
         info: ModelInfo,

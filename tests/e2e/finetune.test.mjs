@@ -193,6 +193,68 @@ test("a masked-LM fine-tune: BERT gets an MLM head, learns to fill blanks, and t
   assert.equal(await fills.count(), 5);
 });
 
+// Words in a seeded random order: nothing to learn beyond their frequencies, so a model that
+// memorises the training part soon does worse on the held-out part.
+function randomWords(n) {
+  const words = ["the", "king", "river", "city", "stone", "night", "sweet", "lord", "fair", "death"];
+  let x = 12345;
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out.push(words[x % words.length]);
+  }
+  return out.join(" ");
+}
+
+// The evaluation table's held-out losses in order, each with its step and whether it is marked
+// as the kept one.
+async function heldOutLosses(page) {
+  return page.getByRole("table", { name: "Evaluation metrics" }).evaluate((table) =>
+    Array.from(table.querySelectorAll("tbody tr"))
+      .map((tr) => ({ cells: Array.from(tr.cells).map((c) => c.textContent), best: tr.classList.contains("best") }))
+      .filter((r) => r.cells[1] === "loss")
+      .map((r) => ({ step: Number(r.cells[0]), loss: Number(r.cells[2]), best: r.best })),
+  );
+}
+
+test("a language model that overfits stops early and keeps its best evaluation's weights", { timeout: SLOW * 3 }, async () => {
+  const page = await t.duet.tab("Fine-tune");
+  const recut = page.getByLabel("Re-cut the text each epoch");
+  assert.equal(await recut.isDisabled(), true, "re-cut blocks are a language model's");
+  await page.getByLabel("Task").selectOption("lm");
+  assert.equal(await recut.isDisabled(), false);
+  await page.getByLabel("Base model").fill(`${t.hostUrl}/models/gpt2-tiny/`);
+  await page.getByLabel("Training data").fill(randomWords(700));
+  await page.getByLabel("What to train").selectOption("all");
+  await page.getByLabel("Epochs").fill("40");
+  await page.getByLabel("Batch size").fill("4");
+  await page.getByLabel("Learning rate").fill("0.01");
+  await page.getByLabel("Held-out fraction").fill("0.2");
+  await page.getByLabel("Keep the best").check();
+  await page.getByLabel("Stop after evaluations without improvement (0: never)").fill("2");
+  await recut.check();
+  await page.getByRole("button", { name: "Start training" }).click();
+  const status = page.getByRole("status").filter({ hasText: "Stopped early after" });
+  await status.waitFor({ timeout: SLOW * 3 });
+  const line = await status.textContent();
+  const [, stoppedAt] = line.match(/Stopped early after (\d+) steps/);
+  const evals = await heldOutLosses(page);
+  // The table is what the run saw: its lowest loss is the kept step (the first of equals), and
+  // the two evaluations after it, neither lower, are where it stopped.
+  const lowest = evals.reduce((a, b) => (b.loss < a.loss ? b : a));
+  const at = evals.indexOf(lowest);
+  assert.equal(evals.length, at + 3, JSON.stringify(evals));
+  assert.equal(evals[evals.length - 1].step, Number(stoppedAt), JSON.stringify(evals));
+  assert.match(line, new RegExp(`Kept the weights of step ${lowest.step}, the lowest held-out loss`));
+  assert.deepEqual(evals.filter((e) => e.best).map((e) => e.step), [lowest.step]);
+  const [, step, total] = (await page.getByLabel("Training step").textContent()).match(/step (\d+) \/ (\d+)/);
+  assert.equal(Number(step), Number(stoppedAt));
+  assert.ok(Number(step) < Number(total), `stopped before its ${total} steps`);
+  await page.getByLabel("Keep the best").uncheck();
+  await page.getByLabel("Stop after evaluations without improvement (0: never)").fill("0");
+  await recut.uncheck();
+});
+
 test("bad training data is a clear error", { timeout: SLOW }, async () => {
   const page = await t.duet.tab("Fine-tune");
   await page.getByLabel("Training data").fill("");

@@ -503,6 +503,10 @@ async fn fine_tune(
         learning_rate: p.learning_rate,
         seed: p.seed,
         trainable: trainable.clone(),
+        load_best_model_at_end: p.load_best,
+        early_stopping_patience: (p.early_stopping_patience > 0)
+            .then_some(p.early_stopping_patience),
+        random_offsets: p.random_offsets,
         ..TrainConfig::default()
     };
     let per_epoch = train_set.len().div_ceil(cfg.batch_size);
@@ -598,6 +602,8 @@ async fn fine_tune(
     let reply = Reply::Trained {
         steps: outcome.steps,
         cancelled: outcome.cancelled,
+        stopped_early: outcome.stopped_early,
+        best_step: outcome.best_step,
         final_loss: outcome.final_loss,
         metrics: outcome.metrics,
         info: model_info,

@@ -51,6 +51,30 @@ fn metrics_rows(m: &Metrics) -> Vec<(&'static str, String)> {
     rows
 }
 
+/// What a run that was not stopped by hand ended with: its steps, and where early stopping ended
+/// it and which evaluation's weights it kept.
+fn finished(
+    steps: usize,
+    final_loss: f32,
+    stopped_early: bool,
+    best_step: Option<usize>,
+) -> String {
+    let mut line = if stopped_early {
+        format!(
+            "Stopped early after {steps} steps: the held-out loss stopped improving; last loss \
+             {final_loss:.4}."
+        )
+    } else {
+        format!("Finished after {steps} steps; last loss {final_loss:.4}.")
+    };
+    if let Some(step) = best_step {
+        line.push_str(&format!(
+            " Kept the weights of step {step}, the lowest held-out loss."
+        ));
+    }
+    line
+}
+
 #[component]
 pub fn FineTunePage() -> impl IntoView {
     let s = shared();
@@ -65,6 +89,9 @@ pub fn FineTunePage() -> impl IntoView {
     let lr = RwSignal::new(1e-3f64);
     let eval_fraction = RwSignal::new(0.2f64);
     let seed = RwSignal::new(42u64);
+    let keep_best = RwSignal::new(false);
+    let patience = RwSignal::new(0usize);
+    let random_offsets = RwSignal::new(false);
     // A link carries the settings (not the data: pasted examples do not fit in an address).
     link::restore("fine-tune", "task", task);
     link::restore("fine-tune", "base", base);
@@ -76,6 +103,9 @@ pub fn FineTunePage() -> impl IntoView {
     link::restore("fine-tune", "lr", lr);
     link::restore("fine-tune", "eval", eval_fraction);
     link::restore("fine-tune", "seed", seed);
+    link::restore("fine-tune", "best", keep_best);
+    link::restore("fine-tune", "patience", patience);
+    link::restore("fine-tune", "offsets", random_offsets);
     link::sync("fine-tune", move || {
         vec![
             ("task", task.get()),
@@ -88,6 +118,9 @@ pub fn FineTunePage() -> impl IntoView {
             ("lr", lr.get().to_string()),
             ("eval", eval_fraction.get().to_string()),
             ("seed", seed.get().to_string()),
+            ("best", keep_best.get().to_string()),
+            ("patience", patience.get().to_string()),
+            ("offsets", random_offsets.get().to_string()),
         ]
     });
     let error = RwSignal::new(String::new());
@@ -100,6 +133,8 @@ pub fn FineTunePage() -> impl IntoView {
     let used = RwSignal::new(String::new());
     // Whether the last run was stopped before its end (the worker keeps it for Continue).
     let stopped = RwSignal::new(false);
+    // The step whose weights the result holds, where "Keep the best" took an earlier one.
+    let best: RwSignal<Option<usize>> = RwSignal::new(None);
     // Steps join the curve in batches (see batch.rs): a small model trains faster than the page
     // can redraw the chart per step. Each: (step, total steps, loss, examples/s, elapsed s).
     let step_batches = Batcher::new(move |batch: Vec<(usize, usize, f32, f64, f64)>| {
@@ -125,6 +160,7 @@ pub fn FineTunePage() -> impl IntoView {
         }
         downloads.set(Vec::new());
         used.set(String::new());
+        best.set(None);
         summary.set(
             if resume {
                 "Continuing…"
@@ -158,6 +194,8 @@ pub fn FineTunePage() -> impl IntoView {
             m => m.to_string(),
         };
         let params = TrainParams {
+            // Re-cut blocks are a language model's: the box is off for other tasks.
+            random_offsets: t == "lm" && random_offsets.get_untracked(),
             task: t,
             data: data.get_untracked(),
             trainable: mode,
@@ -168,6 +206,8 @@ pub fn FineTunePage() -> impl IntoView {
             learning_rate: lr.get_untracked(),
             eval_fraction: eval_fraction.get_untracked(),
             seed: seed.get_untracked(),
+            load_best: keep_best.get_untracked(),
+            early_stopping_patience: patience.get_untracked(),
         };
         let id = engine::send(
             Request::Train {
@@ -214,6 +254,8 @@ pub fn FineTunePage() -> impl IntoView {
                 Reply::Trained {
                     steps,
                     cancelled,
+                    stopped_early,
+                    best_step,
                     final_loss,
                     info,
                     ..
@@ -221,13 +263,14 @@ pub fn FineTunePage() -> impl IntoView {
                     step_batches.flush();
                     running.set(None);
                     stopped.set(cancelled);
+                    best.set(best_step);
                     summary.set(if cancelled {
                         format!(
                             "Stopped after {steps} steps; last loss {final_loss:.4}. Continue goes on \
                              from step {steps} with these settings."
                         )
                     } else {
-                        format!("Finished after {steps} steps; last loss {final_loss:.4}.")
+                        finished(steps, final_loss, stopped_early, best_step)
                     });
                     s.trained.set(Some(info));
                 }
@@ -335,6 +378,23 @@ pub fn FineTunePage() -> impl IntoView {
             <NumberField label="Held-out fraction" value=eval_fraction step="0.05" />
             <NumberField label="Seed" value=seed step="1" />
         </fieldset>
+        <fieldset class="controls">
+            <legend>"Held-out evaluation (after each epoch)"</legend>
+            <label class="field">
+                <input type="checkbox" aria-label="Keep the best"
+                    prop:checked=move || keep_best.get()
+                    on:change=move |ev| keep_best.set(event_target_checked(&ev)) />
+                "Keep the best: end with the weights of the lowest held-out loss"
+            </label>
+            <NumberField label="Stop after evaluations without improvement (0: never)" value=patience step="1" />
+            <label class="field">
+                <input type="checkbox" aria-label="Re-cut the text each epoch"
+                    disabled=move || task.get() != "lm"
+                    prop:checked=move || random_offsets.get()
+                    on:change=move |ev| random_offsets.set(event_target_checked(&ev)) />
+                "Re-cut the text each epoch (language model): blocks start at a new random offset"
+            </label>
+        </fieldset>
         <div class="actions">
             <button on:click=move |_| start(false) disabled=move || running.get().is_some() || !s.ready.get()>
                 "Start training"
@@ -377,8 +437,10 @@ pub fn FineTunePage() -> impl IntoView {
             <thead><tr><th>"Step"</th><th>"Metric"</th><th>"Value"</th></tr></thead>
             <tbody>
                 {move || evals.get().into_iter().flat_map(|(step, m)| {
+                    // The kept evaluation's rows are marked: the result is that step's.
+                    let kept = best.get() == Some(step);
                     metrics_rows(&m).into_iter().map(move |(name, v)| view! {
-                        <tr><td>{step}</td><td>{name}</td><td>{v}</td></tr>
+                        <tr class:best=kept><td>{step}</td><td>{name}</td><td>{v}</td></tr>
                     })
                 }).collect_view()}
             </tbody>
