@@ -79,32 +79,35 @@ impl Model {
     /// onto its base, found at `base_model_name_or_path` (relative to the adapter folder, else
     /// to the working directory).
     pub fn from_dir(dir: impl AsRef<std::path::Path>, device: &Device) -> Result<Self> {
-        let dir = dir.as_ref();
-        if let Some((adapter, base_dir)) = Self::adapter_in(dir)? {
-            let base = Self::from_files(&ModelFiles::from_dir(&base_dir)?, device)?;
-            return train::export::load_adapter(base, &adapter);
-        }
-        Self::from_files(&ModelFiles::from_dir(dir)?, device)
+        DirFiles::read(dir.as_ref())?.load(device)
     }
 
-    /// The content hash ([`ModelFiles::content_hash`]) of the files [`from_dir`](Self::from_dir)
-    /// loads from `dir`: an adapter's and its base's, or the model's.
-    pub fn dir_content_hash(dir: impl AsRef<std::path::Path>) -> Result<String> {
-        let dir = dir.as_ref();
-        Ok(match Self::adapter_in(dir)? {
-            Some((adapter, base_dir)) => format!(
-                "{}+{}",
-                adapter.content_hash(),
-                ModelFiles::from_dir(&base_dir)?.content_hash()
-            ),
-            None => ModelFiles::from_dir(dir)?.content_hash(),
-        })
+    /// [`from_dir`](Self::from_dir), and the content hash ([`ModelFiles::content_hash`]) of the
+    /// files it loaded (an adapter's and its base's, or the model's), from one read of them.
+    pub fn from_dir_hashed(
+        dir: impl AsRef<std::path::Path>,
+        device: &Device,
+    ) -> Result<(Self, String)> {
+        let files = DirFiles::read(dir.as_ref())?;
+        Ok((files.load(device)?, files.content_hash()))
     }
+}
 
-    /// A PEFT adapter folder's files and its base's folder; `None` for a model folder.
-    fn adapter_in(dir: &std::path::Path) -> Result<Option<(ModelFiles, std::path::PathBuf)>> {
+/// The files [`Model::from_dir`] reads from a folder: a model's, or a PEFT adapter's and its
+/// base's (found at `base_model_name_or_path`, relative to the adapter folder, else to the
+/// working directory).
+enum DirFiles {
+    Model(ModelFiles),
+    Adapter {
+        adapter: ModelFiles,
+        base: ModelFiles,
+    },
+}
+
+impl DirFiles {
+    fn read(dir: &std::path::Path) -> Result<Self> {
         if !dir.join("adapter_config.json").is_file() {
-            return Ok(None);
+            return Ok(Self::Model(ModelFiles::from_dir(dir)?));
         }
         let adapter = ModelFiles::from_dir_any(dir)?;
         let cfg: serde_json::Value =
@@ -117,6 +120,26 @@ impl Model {
         } else {
             std::path::PathBuf::from(base)
         };
-        Ok(Some((adapter, base_dir)))
+        let base = ModelFiles::from_dir(&base_dir)?;
+        Ok(Self::Adapter { adapter, base })
+    }
+
+    fn load(&self, device: &Device) -> Result<Model> {
+        match self {
+            Self::Model(files) => Model::from_files(files, device),
+            Self::Adapter { adapter, base } => {
+                train::export::load_adapter(Model::from_files(base, device)?, adapter)
+            }
+        }
+    }
+
+    /// An adapter's hash joined to its base's: a run saved from one is checked against both.
+    fn content_hash(&self) -> String {
+        match self {
+            Self::Model(files) => files.content_hash(),
+            Self::Adapter { adapter, base } => {
+                format!("{}+{}", adapter.content_hash(), base.content_hash())
+            }
+        }
     }
 }

@@ -240,7 +240,8 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
             "--random-offsets is for --task lm only".into(),
         ));
     }
-    let base = Model::from_dir(&a.model, &crate::device())?;
+    // The hash of --model's files is saved with the run and checked on --resume (see below).
+    let (base, base_hash) = Model::from_dir_hashed(&a.model, &crate::device())?;
     let mut data = TaskData::parse(task, &read(&a.data)?)?;
     if let Some(names) = &a.label_names {
         data = data.rename_labels(&parse_names(names)?);
@@ -310,7 +311,6 @@ pub fn train(a: TrainArgs) -> Result<(), DuetError> {
     let checkpoint = a.output.join("checkpoint");
     // A saved state leaves the frozen parameters out (LoRA's base, a frozen encoder): they come
     // from --model, whose files' content hash is saved beside it and checked on --resume.
-    let base_hash = Model::dir_content_hash(&a.model)?;
     let from = match (a.resume, checkpoint.join(STATE_JSON).is_file()) {
         (true, true) => {
             let saved_base = checkpoint.join(BASE_HASH);
