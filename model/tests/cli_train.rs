@@ -41,37 +41,55 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// `train --task <task> --data <data> --model <model> --output <output>`, then `extra`: the
+/// arguments each training run here starts with (`paths` from [`paths`]).
+fn train_args<'a>(task: &'a str, paths: &'a [String; 3], extra: &[&'a str]) -> Vec<&'a str> {
+    let [data, model, output] = paths;
+    let mut args = vec![
+        "train", "--task", task, "--data", data, "--model", model, "--output", output,
+    ];
+    args.extend(extra);
+    args
+}
+
+/// The data, model and output folders of a training run, as arguments.
+fn paths(data: &Path, model: &Path, output: &Path) -> [String; 3] {
+    [s(data), s(model), s(output)]
+}
+
 const TOY: &str = "pos,great fun\nneg,awful\npos,i love it\nneg,so bad\npos,a delight\nneg,boring mess\npos,so good\nneg,i hate it\n";
+
+/// A scratch folder holding `data.csv`: the toy sentiment set, `repeat` times over.
+fn toy_csv(name: &str, repeat: usize) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::write(
+        dir.join("data.csv"),
+        format!("label,text\n{}", TOY.repeat(repeat)),
+    )
+    .unwrap();
+    dir
+}
 
 #[test]
 fn train_classifier_writes_a_loadable_checkpoint_and_reports_metrics() {
-    let dir = scratch("cls");
-    std::fs::write(
-        dir.join("data.csv"),
-        format!("label,text\n{}", TOY.repeat(4)),
-    )
-    .unwrap();
+    let dir = toy_csv("cls", 4);
     let out = dir.join("model");
-    let summary: Value = serde_json::from_str(&ok(&[
-        "train",
-        "--task",
+    let run = paths(&dir.join("data.csv"), &fixture_dir("bert-seqcls"), &out);
+    let summary: Value = serde_json::from_str(&ok(&train_args(
         "classify",
-        "--data",
-        &s(&dir.join("data.csv")),
-        "--model",
-        &s(&fixture_dir("bert-seqcls")),
-        "--output",
-        &s(&out),
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--lr",
-        "1e-3",
-        "--eval-split",
-        "0.25",
-        "--json",
-    ]))
+        &run,
+        &[
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-3",
+            "--eval-split",
+            "0.25",
+            "--json",
+        ],
+    )))
     .unwrap();
     assert!(summary["metrics"]["accuracy"].is_f64() && summary["metrics"]["macro_f1"].is_f64());
     let config: Value =
@@ -94,34 +112,11 @@ fn train_classifier_writes_a_loadable_checkpoint_and_reports_metrics() {
 
 #[test]
 fn train_lora_writes_a_peft_adapter_the_cli_loads() {
-    let dir = scratch("lora");
-    std::fs::write(
-        dir.join("data.csv"),
-        format!("label,text\n{}", TOY.repeat(4)),
-    )
-    .unwrap();
+    let dir = toy_csv("lora", 4);
     let out = dir.join("adapter");
+    let run = paths(&dir.join("data.csv"), &fixture_dir("bert-seqcls"), &out);
     let train_lora = |steps: &[&str]| {
-        let (data, model, output) = (
-            s(&dir.join("data.csv")),
-            s(&fixture_dir("bert-seqcls")),
-            s(&out),
-        );
-        let mut args = vec![
-            "train",
-            "--task",
-            "classify",
-            "--data",
-            &data,
-            "--model",
-            &model,
-            "--output",
-            &output,
-            "--train",
-            "lora",
-            "--lora-rank",
-            "2",
-        ];
+        let mut args = train_args("classify", &run, &["--train", "lora", "--lora-rank", "2"]);
         args.extend(steps);
         ok(&args);
     };
@@ -133,15 +128,19 @@ fn train_lora_writes_a_peft_adapter_the_cli_loads() {
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
-    let v: Value = serde_json::from_str(&ok(&[
-        "classify",
-        "--model",
-        &s(&out),
-        "--text",
-        "so good",
-        "--json",
-    ]))
-    .unwrap();
+    // The model in `out` (an adapter on its base, or a full checkpoint) on one sentence.
+    let classify = || -> Value {
+        serde_json::from_str(&ok(&[
+            "classify",
+            "--model",
+            &s(&out),
+            "--text",
+            "so good",
+            "--json",
+        ]))
+        .unwrap()
+    };
+    let v = classify();
     assert_eq!(v[0].as_array().unwrap().len(), 2);
 
     // A full checkpoint written over the adapter replaces it (a loader would take the adapter
@@ -162,15 +161,7 @@ fn train_lora_writes_a_peft_adapter_the_cli_loads() {
             "{gone} left beside the full checkpoint"
         );
     }
-    let merged: Value = serde_json::from_str(&ok(&[
-        "classify",
-        "--model",
-        &s(&out),
-        "--text",
-        "so good",
-        "--json",
-    ]))
-    .unwrap();
+    let merged = classify();
     for (a, b) in v[0]
         .as_array()
         .unwrap()
@@ -190,22 +181,17 @@ fn train_ner_on_conll_text() {
     let dir = scratch("ner");
     let conll = "EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER\n\nBRUSSELS B-LOC\n1996-08-22 O\n\n".repeat(6);
     std::fs::write(dir.join("train.txt"), &conll).unwrap();
-    let summary: Value = serde_json::from_str(&ok(&[
-        "train",
-        "--task",
+    let run = paths(
+        &dir.join("train.txt"),
+        &fixture_dir("distilbert-tokcls"),
+        &dir.join("out"),
+    );
+    let eval = s(&dir.join("train.txt"));
+    let summary: Value = serde_json::from_str(&ok(&train_args(
         "ner",
-        "--data",
-        &s(&dir.join("train.txt")),
-        "--eval-data",
-        &s(&dir.join("train.txt")),
-        "--model",
-        &s(&fixture_dir("distilbert-tokcls")),
-        "--output",
-        &s(&dir.join("out")),
-        "--epochs",
-        "1",
-        "--json",
-    ]))
+        &run,
+        &["--eval-data", &eval, "--epochs", "1", "--json"],
+    )))
     .unwrap();
     assert!(summary["metrics"]["f1"].is_f64(), "{summary}");
 }
@@ -258,27 +244,23 @@ fn new_gpt2_then_lm_training_then_generation() {
     );
     assert!(!dir.join("never").exists());
     let trained = dir.join("trained");
-    let summary: Value = serde_json::from_str(&ok(&[
-        "train",
-        "--task",
+    let run = paths(&dir.join("text.txt"), &init, &trained);
+    let summary: Value = serde_json::from_str(&ok(&train_args(
         "lm",
-        "--data",
-        &s(&dir.join("text.txt")),
-        "--model",
-        &s(&init),
-        "--output",
-        &s(&trained),
-        "--max-length",
-        "32",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--lr",
-        "3e-3",
-        "--random-offsets",
-        "--json",
-    ]))
+        &run,
+        &[
+            "--max-length",
+            "32",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--lr",
+            "3e-3",
+            "--random-offsets",
+            "--json",
+        ],
+    )))
     .unwrap();
     assert!(
         summary["metrics"]["perplexity"].as_f64().unwrap() < 300.0,
@@ -312,34 +294,35 @@ fn train_keeps_its_best_evaluation_and_stops_early() {
         "the old man read the paper by the fire\nchildren played in the park until sundown\n",
     )
     .unwrap();
-    let out = succeeds(&[
-        "train",
-        "--task",
+    let run = paths(
+        &dir.join("train.txt"),
+        &fixture_dir("gpt2-tiny"),
+        &dir.join("out"),
+    );
+    let dev = s(&dir.join("dev.txt"));
+    let out = succeeds(&train_args(
         "lm",
-        "--data",
-        &s(&dir.join("train.txt")),
-        "--eval-data",
-        &s(&dir.join("dev.txt")),
-        "--model",
-        &s(&fixture_dir("gpt2-tiny")),
-        "--output",
-        &s(&dir.join("out")),
-        "--max-length",
-        "8",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "40",
-        "--lr",
-        "3e-2",
-        "--schedule",
-        "constant",
-        "--warmup-ratio",
-        "0",
-        "--load-best-model-at-end",
-        "--early-stopping-patience",
-        "2",
-    ]);
+        &run,
+        &[
+            "--eval-data",
+            &dev,
+            "--max-length",
+            "8",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "40",
+            "--lr",
+            "3e-2",
+            "--schedule",
+            "constant",
+            "--warmup-ratio",
+            "0",
+            "--load-best-model-at-end",
+            "--early-stopping-patience",
+            "2",
+        ],
+    ));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let best = summary["best_step"]
@@ -423,34 +406,25 @@ fn train_mlm_on_plain_text_then_fill_mask_with_it() {
         .join("\n");
     std::fs::write(dir.join("text.txt"), format!("{text}\n").repeat(8)).unwrap();
     let out = dir.join("model");
+    let bert = paths(&dir.join("text.txt"), &fixture_dir("bert-seqcls"), &out);
     let run = |extra: &[&str]| -> Value {
-        let (data, model, output) = (
-            s(&dir.join("text.txt")),
-            s(&fixture_dir("bert-seqcls")),
-            s(&out),
-        );
-        let mut args = vec![
-            "train",
-            "--task",
+        let mut args = train_args(
             "mlm",
-            "--data",
-            &data,
-            "--model",
-            &model,
-            "--output",
-            &output,
-            "--epochs",
-            "3",
-            "--batch-size",
-            "4",
-            "--lr",
-            "2e-3",
-            "--max-length",
-            "16",
-            "--eval-split",
-            "0.25",
-            "--json",
-        ];
+            &bert,
+            &[
+                "--epochs",
+                "3",
+                "--batch-size",
+                "4",
+                "--lr",
+                "2e-3",
+                "--max-length",
+                "16",
+                "--eval-split",
+                "0.25",
+                "--json",
+            ],
+        );
         args.extend(extra);
         serde_json::from_str(&ok(&args)).unwrap()
     };
@@ -476,22 +450,19 @@ fn train_mlm_on_plain_text_then_fill_mask_with_it() {
     // Whole-word masking and another probability run too; a probability outside (0, 1] is a
     // one-line error.
     run(&["--whole-word-mask", "--mlm-probability", "0.3"]);
-    let fails = |model: &str, extra: &[&str]| {
-        let (data, output) = (s(&dir.join("text.txt")), s(&out));
-        let mut args = vec![
-            "train", "--task", "mlm", "--data", &data, "--model", model, "--output", &output,
-        ];
-        args.extend(extra);
-        let run = duet(&args);
+    let fails = |run: &[String; 3], extra: &[&str]| {
+        let run = duet(&train_args("mlm", run, extra));
         let err = String::from_utf8_lossy(&run.stderr).to_string();
         assert!(!run.status.success() && err.starts_with("error: "), "{err}");
         err
     };
-    let bert = s(&fixture_dir("bert-seqcls"));
     let err = fails(&bert, &["--mlm-probability", "1.5"]);
     assert!(err.contains("--mlm-probability"), "{err}");
     // GPT-2 has no masked-LM head to give.
-    fails(&s(&fixture_dir("gpt2-tiny")), &[]);
+    fails(
+        &paths(&dir.join("text.txt"), &fixture_dir("gpt2-tiny"), &out),
+        &[],
+    );
 }
 
 #[test]
@@ -550,29 +521,19 @@ fn bad_training_input_is_a_one_line_error() {
 
 #[test]
 fn a_lora_adapter_is_not_written_over_its_base() {
-    let dir = scratch("lora-over-base");
+    let dir = toy_csv("lora-over-base", 1);
     let base = dir.join("base");
     std::fs::create_dir_all(&base).unwrap();
     for f in std::fs::read_dir(fixture_dir("bert-seqcls")).unwrap() {
         let f = f.unwrap();
         std::fs::copy(f.path(), base.join(f.file_name())).unwrap();
     }
-    std::fs::write(dir.join("data.csv"), format!("label,text\n{TOY}")).unwrap();
-    let out = duet(&[
-        "train",
-        "--task",
+    let run = paths(&dir.join("data.csv"), &base, &base);
+    let out = duet(&train_args(
         "classify",
-        "--data",
-        &s(&dir.join("data.csv")),
-        "--model",
-        &s(&base),
-        "--output",
-        &s(&base),
-        "--train",
-        "lora",
-        "--max-steps",
-        "1",
-    ]);
+        &run,
+        &["--train", "lora", "--max-steps", "1"],
+    ));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("--output is the base model's folder"),
