@@ -42,9 +42,9 @@ fn s(p: &Path) -> String {
 }
 
 /// `train --task <task> --data <data> --model <model> --output <output>`, then `extra`: the
-/// arguments each training run here starts with (`paths` from [`paths`]).
-fn train_args<'a>(task: &'a str, paths: &'a [String; 3], extra: &[&'a str]) -> Vec<&'a str> {
-    let [data, model, output] = paths;
+/// arguments each training run here starts with (the three folders from [`paths`]).
+fn train_args<'a>(task: &'a str, folders: &'a [String; 3], extra: &[&'a str]) -> Vec<&'a str> {
+    let [data, model, output] = folders;
     let mut args = vec![
         "train", "--task", task, "--data", data, "--model", model, "--output", output,
     ];
