@@ -1,11 +1,12 @@
 // Fine-tuning in the tab: the loss falls, the held-out metric appears, Stop works, the result is
 // used on another page and downloaded as files.
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { setup, SLOW } from "./duet.mjs";
+import { setup, pageTest, SLOW } from "./duet.mjs";
 
 let t;
+const test = pageTest(() => t);
 before(async () => {
   t = await setup({ gpu: true });
   await t.duet.open("fine-tune");
@@ -34,15 +35,26 @@ async function losses(page) {
   return m && { first: Number(m[1]), last: Number(m[3]), steps: Number(m[4]) };
 }
 
-// Stops the run once it has taken a step, and waits until it has stopped.
+// Waits until the run ends (finished, stopped early, stopped by hand, or failed) and returns what
+// the page says: a run that ends another way than a test expects fails then, with its reason.
+async function ended(page, timeout = SLOW * 2) {
+  const end = page
+    .getByRole("status")
+    .filter({ hasText: /Finished after|Stopped (early )?after/ })
+    .or(page.getByRole("alert"));
+  await end.first().waitFor({ timeout });
+  return end.first().textContent();
+}
+
+// Stops a new run once it has taken a step (a new run shows no step count until it starts), and
+// waits until it has stopped.
 async function stopAfterAStep(page) {
-  await t.page.waitForFunction(
-    () => /step [1-9]\d* \//.test(document.querySelector('[aria-label="Training step"]')?.textContent || ""),
-    null,
-    { timeout: SLOW },
-  );
+  const step = page.getByLabel("Training step").filter({ hasText: /step [1-9]\d* \// });
+  const alert = page.getByRole("alert");
+  await step.or(alert).first().waitFor({ timeout: SLOW });
+  if (await alert.count()) assert.fail(`the run failed: ${await alert.first().textContent()}`);
   await page.getByRole("button", { name: "Stop training" }).click();
-  await page.getByRole("status").filter({ hasText: "Stopped after" }).waitFor({ timeout: SLOW });
+  assert.match(await ended(page, SLOW), /^Stopped after/);
 }
 
 test("a short fine-tune: the loss falls and accuracy appears", { timeout: SLOW * 2 }, async () => {
@@ -56,7 +68,7 @@ test("a short fine-tune: the loss falls and accuracy appears", { timeout: SLOW *
   await page.getByLabel("Learning rate").fill("0.003");
   await page.getByLabel("Held-out fraction").fill("0.2");
   await page.getByRole("button", { name: "Start training" }).click();
-  await page.getByRole("status").filter({ hasText: "Finished after" }).waitFor({ timeout: SLOW * 2 });
+  assert.match(await ended(page), /^Finished after/);
   const l = await losses(page);
   assert.ok(l && l.steps >= 10, JSON.stringify(l));
   assert.ok(l.last < l.first, `loss fell: ${JSON.stringify(l)}`);
@@ -152,14 +164,13 @@ test("Continue takes a stopped run to its end from where it stopped; other setti
   await base.fill(stoppedBase);
 
   await cont.click();
-  await page.getByRole("status").filter({ hasText: "Finished after 40 steps" }).waitFor({ timeout: SLOW * 2 });
+  assert.match(await ended(page), /^Finished after 40 steps/);
   const done = await losses(page);
   // One curve from step 1 to the end: the stopped run's points kept, the rest appended.
   assert.equal(done.steps, 40);
   assert.equal(done.first, stoppedAt.first);
   assert.match(await page.getByLabel("Training step").textContent(), /step 40 \/ 40/);
   assert.equal(await cont.isDisabled(), true, "a finished run has nothing to continue");
-  await page.getByLabel("Max steps (0: no limit)").fill("0");
 });
 
 test("a masked-LM fine-tune: BERT gets an MLM head, learns to fill blanks, and the Fill-mask page uses it", { timeout: SLOW * 2 }, async () => {
@@ -172,11 +183,12 @@ test("a masked-LM fine-tune: BERT gets an MLM head, learns to fill blanks, and t
   await page.getByLabel("Training data").fill(text);
   await page.getByLabel("What to train").selectOption("all");
   await page.getByLabel("Epochs").fill("8");
+  await page.getByLabel("Max steps (0: no limit)").fill("0");
   await page.getByLabel("Batch size").fill("4");
   await page.getByLabel("Learning rate").fill("0.003");
   await page.getByLabel("Held-out fraction").fill("0.2");
   await page.getByRole("button", { name: "Start training" }).click();
-  await page.getByRole("status").filter({ hasText: "Finished after" }).waitFor({ timeout: SLOW * 2 });
+  assert.match(await ended(page), /^Finished after/);
   const l = await losses(page);
   assert.ok(l && l.steps >= 8 && l.last < l.first, JSON.stringify(l));
   const metrics = await page.getByRole("table", { name: "Evaluation metrics" }).textContent();
@@ -227,6 +239,7 @@ test("a language model that overfits stops early and keeps its best evaluation's
   await page.getByLabel("Training data").fill(randomWords(700));
   await page.getByLabel("What to train").selectOption("all");
   await page.getByLabel("Epochs").fill("40");
+  await page.getByLabel("Max steps (0: no limit)").fill("0");
   await page.getByLabel("Batch size").fill("4");
   await page.getByLabel("Learning rate").fill("0.01");
   await page.getByLabel("Held-out fraction").fill("0.2");
@@ -234,9 +247,8 @@ test("a language model that overfits stops early and keeps its best evaluation's
   await page.getByLabel("Stop after evaluations without improvement (0: never)").fill("2");
   await recut.check();
   await page.getByRole("button", { name: "Start training" }).click();
-  const status = page.getByRole("status").filter({ hasText: "Stopped early after" });
-  await status.waitFor({ timeout: SLOW * 3 });
-  const line = await status.textContent();
+  const line = await ended(page, SLOW * 3);
+  assert.match(line, /^Stopped early after/);
   const [, stoppedAt] = line.match(/Stopped early after (\d+) steps/);
   const evals = await heldOutLosses(page);
   // The table is what the run saw: its lowest loss is the kept step (the first of equals), and

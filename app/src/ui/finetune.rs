@@ -154,6 +154,9 @@ pub fn FineTunePage() -> impl IntoView {
         if !resume {
             losses.set(Vec::new());
             evals.set(Vec::new());
+            // No step count until the new run says how many it takes: the last run's would read
+            // as this one's while it prepares.
+            progress.set((0, 0, 0.0, 0.0));
             stopped.set(false);
             // (A continued run keeps the stopped one's result until it has its own.)
             s.trained.set(None);
