@@ -1,4 +1,5 @@
 // Page objects for Duet: how a user finds things (by role and accessible name), in one place.
+import { test } from "node:test";
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import os from "node:os";
@@ -68,6 +69,42 @@ export async function setup({ appUrl = null, app = appServer(), gpu = false } = 
       fs.rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** node:test's `test` for a file whose browser is `env()` (its `setup`): a failing test also
+ *  reports what the page showed (its alerts and status lines) and its last console lines, the
+ *  engine's warnings among them, so that a failure in CI can be read without running it again. */
+/** A test that runs past its `timeout` fails with that report too: the wrapper keeps the time
+ *  itself, and node's own limit, a minute later, only stops a test whose report hangs. */
+export function pageTest(env) {
+  return (name, options, fn) => {
+    if (typeof options === "function") [options, fn] = [{}, options];
+    const limit = options.timeout ?? SLOW;
+    return test(name, { ...options, timeout: limit + 60_000 }, async (ctx) => {
+      let timer;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`test timed out after ${limit} ms`)), limit);
+      });
+      try {
+        await Promise.race([fn(ctx), late]);
+      } catch (e) {
+        throw new Error(`${e?.message ?? e}\n${await pageReport(env())}`, { cause: e });
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  };
+}
+
+async function pageReport(t) {
+  if (!t) return "(no page: setup failed)";
+  const texts = (role) => t.page.getByRole(role).allTextContents().catch((e) => [`(unreadable: ${e.message})`]);
+  return [
+    `alerts on the page: ${JSON.stringify(await texts("alert"))}`,
+    `status lines: ${JSON.stringify((await texts("status")).filter((s) => s.trim()))}`,
+    "the page's last console lines:",
+    ...t.logs.slice(-40),
+  ].join("\n");
 }
 
 export class Duet {

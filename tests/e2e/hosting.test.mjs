@@ -1,12 +1,13 @@
 // Real servers answer a missing file with the app's page and status 200 (SPA rewrites on static
 // hosts, proxies, captive portals). The app must still load its embedded defaults and any model
 // folder by URL there, and must never keep such a page in its cache.
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
-import { setup, SLOW } from "./duet.mjs";
+import { setup, pageTest, SLOW } from "./duet.mjs";
 import { appServer, spaServer } from "./server.mjs";
 
 let t;
+const test = pageTest(() => t);
 before(async () => {
   t = await setup({ app: spaServer() });
   await t.duet.open("generate");

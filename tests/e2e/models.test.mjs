@@ -1,13 +1,14 @@
 // Loading models from everywhere a user keeps them, and every loading error a user can meet:
 // Hub ids (against a local mirror), folder URLs, local files, fill-mask, the cache and offline.
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import fs from "node:fs";
-import { setup, SLOW } from "./duet.mjs";
+import { setup, pageTest, SLOW } from "./duet.mjs";
 import { FIXTURES } from "./server.mjs";
 
 let t;
+const test = pageTest(() => t);
 before(async () => {
   t = await setup();
   await t.duet.open("fill-mask");

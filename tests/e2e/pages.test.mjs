@@ -1,11 +1,12 @@
 // The embedded defaults on every page on WebGPU (`?gpu=1`: CI's adapter is SwiftShader, which the
 // app would otherwise leave for the CPU): generate (streaming, Stop), classify, entities, compare,
 // inside (attention), and the engine's parity checks.
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
-import { setup, SLOW } from "./duet.mjs";
+import { setup, pageTest, SLOW } from "./duet.mjs";
 
 let t;
+const test = pageTest(() => t);
 before(async () => {
   t = await setup({ gpu: true });
   await t.duet.open("generate");

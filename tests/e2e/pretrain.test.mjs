@@ -1,11 +1,12 @@
 // Pretraining side by side in the tab: a fresh GPT and a fresh BERT learn one text at the same
 // time, two curves on one chart, samples from both, Stop and Continue, and either downloads.
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { setup, SLOW } from "./duet.mjs";
+import { setup, pageTest, SLOW } from "./duet.mjs";
 
 let t;
+const test = pageTest(() => t);
 let page;
 before(async () => {
   t = await setup();

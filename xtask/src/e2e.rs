@@ -33,7 +33,11 @@ pub fn browser_tests() -> (u64, u64) {
             passed = n;
         }
         if let Some(n) = count("ℹ fail") {
-            failed = n;
+            failed += n;
+        }
+        // A test that ran past its timeout is reported as cancelled, not failed: it failed too.
+        if let Some(n) = count("ℹ cancelled") {
+            failed += n;
         }
     }
     let status = child.wait().expect("node ran");
