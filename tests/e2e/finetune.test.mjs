@@ -139,7 +139,11 @@ test("Continue takes a stopped run to its end from where it stopped; other setti
   // takes from the base model again.
   await page.getByLabel("What to train").selectOption("lora");
   await page.getByLabel("Max steps (0: no limit)").fill("40");
+  const stepOfTheLastRun = await page.getByLabel("Training step").textContent();
+  assert.match(stepOfTheLastRun, /step [1-9]\d* \//);
   await page.getByRole("button", { name: "Start training" }).click();
+  // A new run shows no step count until it has one of its own: the last run's would read as its.
+  assert.notEqual(await page.getByLabel("Training step").textContent(), stepOfTheLastRun);
   // A new run discards the stopped one: nothing to continue while it runs.
   assert.equal(await cont.isDisabled(), true);
   await stopAfterAStep(page);
