@@ -73,8 +73,8 @@ export async function setup({ appUrl = null, app = appServer(), gpu = false } = 
 
 /** node:test's `test` for a file whose browser is `env()` (its `setup`): a failing test also
  *  reports what the page showed (its alerts and status lines) and its last console lines, the
- *  engine's warnings among them, so that a failure in CI can be read without running it again. */
-/** A test that runs past its `timeout` fails with that report too: the wrapper keeps the time
+ *  engine's warnings among them, so that a failure in CI can be read without running it again.
+ *  A test that runs past its `timeout` fails with that report too: the wrapper keeps the time
  *  itself, and node's own limit, a minute later, only stops a test whose report hangs. */
 export function pageTest(env) {
   return (name, options, fn) => {
