@@ -148,6 +148,9 @@ test("classify rejects empty text", { timeout: SLOW }, async () => {
 test("entities are marked in pasted text", { timeout: SLOW }, async () => {
   const page = await t.duet.tab("Entities");
   await t.duet.loaded(page, "minilm-conll03");
+  // Before the first run there is no empty box or table, only the text and the button.
+  assert.equal(await page.getByLabel("Tagged text").count(), 0);
+  assert.equal(await page.getByRole("table", { name: "Entities" }).count(), 0);
   const found = await t.duet.entities("Angela Merkel visited Paris with officials from Siemens.");
   assert.equal(found["Angela Merkel"], "PER", JSON.stringify(found));
   assert.equal(found["Paris"], "LOC", JSON.stringify(found));
@@ -183,6 +186,17 @@ test("text over the model's limit is a clear error", { timeout: SLOW }, async ()
 
 test("compare runs GPT left to right and BERT on the whole sentence", { timeout: SLOW }, async () => {
   const page = await t.duet.tab("Compare");
+  // Before a run, each side's heading names the model a run would use.
+  const gptHeading = page.getByRole("heading", { name: /^GPT/ });
+  const bertHeading = page.getByRole("heading", { name: /^BERT/ });
+  const headings = async () => [await gptHeading.textContent(), await bertHeading.textContent()];
+  await bertHeading.filter({ hasText: "minilm-conll03" }).waitFor({ timeout: SLOW });
+  const before = await headings();
+  assert.deepEqual(before, [
+    "GPT (gpt2-shakespeare) — left to right",
+    "BERT (minilm-sst2 · minilm-conll03) — whole sentence at once",
+  ]);
+  assert.equal(await page.getByLabel("BERT entities").count(), 0, "no empty entity box before a run");
   await page.getByRole("button", { name: "Compare", exact: true }).click();
   const gpt = page.getByRole("list", { name: "GPT token probabilities" }).getByRole("listitem");
   await gpt.first().waitFor({ timeout: SLOW });
@@ -191,11 +205,13 @@ test("compare runs GPT left to right and BERT on the whole sentence", { timeout:
   assert.match(await gpt.nth(1).getAttribute("title"), /p = 0\.\d+/);
   assert.equal(await page.getByRole("list", { name: "BERT sentiment" }).getByRole("listitem").count(), 2);
   assert.ok((await page.getByLabel("BERT entities").locator("mark").count()) >= 1);
+  assert.deepEqual(await headings(), before, "the engine names the same models");
 });
 
 test("fill-mask answers on first open with the embedded masked LM", { timeout: SLOW * 2 }, async () => {
   const page = await t.duet.tab("Fill-mask");
   assert.match(await t.duet.loaded(page, "minilm-mlm"), /BertForMaskedLM/);
+  assert.equal(await page.getByRole("table", { name: "Fills" }).count(), 0, "no empty table before a fill");
   await page.getByLabel("Text with a mask").fill("the match ended in a [MASK] after extra time.");
   await page.getByRole("button", { name: "Fill the mask" }).click();
   const rows = page.getByRole("table", { name: "Fills" }).locator("tbody tr");
@@ -239,6 +255,12 @@ test("compare, word by word: BERT's fills with the word masked next to GPT's gue
 
 test("inside: GPT's attention is a triangle, BERT's a square, by layer and head", { timeout: SLOW * 2 }, async () => {
   const page = await t.duet.tab("Inside");
+  // Before a run, the headings name the models a run would use: the BERT side follows the choice.
+  assert.match(await page.getByRole("heading", { name: /^GPT/ }).textContent(), /^GPT \(gpt2-shakespeare\) — /);
+  assert.match(await page.getByRole("heading", { name: /^BERT/ }).textContent(), /^BERT \(minilm-sst2\) — /);
+  await page.getByLabel("Encoder to show").selectOption("ner");
+  assert.match(await page.getByRole("heading", { name: /^BERT/ }).textContent(), /^BERT \(minilm-conll03\) — /);
+  await page.getByLabel("Encoder to show").selectOption("classify");
   await page.getByLabel("Sentence to look inside").fill("The king is dead, long live the king.");
   await page.getByRole("button", { name: "Show attention" }).click();
   const gpt = page.getByRole("table", { name: "GPT attention" });
@@ -358,6 +380,29 @@ test("a copied link opens in a fresh profile with its inputs and model, and repr
   const tune = await t.duet.tab("Fine-tune");
   await tune.getByLabel("Epochs").fill("5");
   await t.page.waitForFunction(() => location.hash.startsWith("#fine-tune?task=") && location.hash.includes("epochs=5"));
+});
+
+test("the text boxes of Fine-tune and Pretrain span their section, and their text fields show their hints", async () => {
+  for (const [tab, label, fields] of [
+    ["Fine-tune", "Training data", ["Base model"]],
+    ["Pretrain", "Text to learn from", ["GPT's prompt", "BERT's sentence"]],
+  ]) {
+    const page = await t.duet.tab(tab);
+    const box = page.getByLabel(label, { exact: true });
+    const [area, set] = await box.evaluate((el) => [el.getBoundingClientRect().width, el.closest("fieldset").clientWidth]);
+    assert.ok(area > 0.9 * set, `${tab}: "${label}" is ${area}px wide in a ${set}px section`);
+    for (const name of fields) {
+      // The placeholder fits: the field is at least as wide as its hint needs.
+      const [width, needed] = await page.getByLabel(name, { exact: true }).evaluate((el) => {
+        const ctx = document.createElement("canvas").getContext("2d");
+        const style = getComputedStyle(el);
+        ctx.font = style.font;
+        const inner = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        return [inner, ctx.measureText(el.placeholder).width];
+      });
+      assert.ok(width >= needed, `${tab}: "${name}" is ${width}px wide, its hint ${needed}px`);
+    }
+  }
 });
 
 test("the engine's parity checks pass in the browser on WebGPU", { timeout: SLOW * 3 }, async () => {

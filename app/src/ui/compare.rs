@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::entities::{highlighted, label_of};
 use super::link;
 use super::masked_vs_next::MaskedVsNext;
-use super::widgets::{ErrorLine, ScoreBars};
+use super::widgets::{side_heading, ErrorLine, ScoreBars};
 use super::{engine, shared};
 use duet_protocol::{ComparePosition, Reply, Request};
 
@@ -74,7 +74,7 @@ pub fn ComparePage() -> impl IntoView {
         <ErrorLine error=error />
         <div class="compare">
             <section aria-label="GPT, left to right">
-                <h3>{move || format!("GPT ({}) — left to right", labels.get().0)}</h3>
+                <h3>{move || side_heading("GPT", &labels.get().0, &["generate"], "left to right")}</h3>
                 <p class="hint">"Each token, shaded by how likely GPT found it from the words before it alone."</p>
                 <ol class="tokens" aria-label="GPT token probabilities">
                     {move || positions.get().into_iter().map(|p| {
@@ -94,8 +94,10 @@ pub fn ComparePage() -> impl IntoView {
                 </ol>
             </section>
             <section aria-label="BERT, both directions">
-                <h3>{move || format!("BERT ({}) — whole sentence at once", labels.get().1)}</h3>
+                <h3>{move || side_heading("BERT", &labels.get().1, &["classify", "ner"], "whole sentence at once")}</h3>
+                <p class="hint">"Its sentiment and its entities, each read from the whole sentence."</p>
                 <ScoreBars scores=sentiment.into() name="BERT sentiment" />
+                <Show when=move || !compared_text.get().is_empty()>
                 <p class="tagged" aria-label="BERT entities">
                     {move || highlighted(&compared_text.get(), &entities.get()).into_iter().map(|(run, tag)| match tag {
                         None => view! { <span>{run}</span> }.into_any(),
@@ -104,6 +106,7 @@ pub fn ComparePage() -> impl IntoView {
                         }.into_any(),
                     }).collect_view()}
                 </p>
+                </Show>
                 <p class="hint">{move || {
                     let n = entities.with(|e| e.len());
                     let kinds: Vec<String> = entities.with(|e| e.iter().map(label_of).collect());

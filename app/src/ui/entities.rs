@@ -140,6 +140,8 @@ pub fn EntitiesPage() -> impl IntoView {
             <button on:click=move |_| run() disabled=move || busy.get() || !loaded()>"Tag entities"</button>
         </div>
         <ErrorLine error=error />
+        // The results appear with the first run: no empty box or table before it.
+        <Show when=move || !tagged_text.get().is_empty()>
         <p class="tagged" aria-label="Tagged text">
             {move || {
                 highlighted(&tagged_text.get(), &entities.get())
@@ -166,6 +168,8 @@ pub fn EntitiesPage() -> impl IntoView {
                 <li><mark data-label=l.clone() class=format!("ent ent-{}", l.to_lowercase())>{l.clone()}</mark></li>
             }).collect_view()}
         </ul>
+        </Show>
+        <Show when=move || entities.with(|e| !e.is_empty())>
         <table aria-label="Entities">
             <thead><tr><th>"Label"</th><th>"Score"</th><th>"Text"</th><th>"Start"</th><th>"End"</th></tr></thead>
             <tbody>
@@ -180,6 +184,7 @@ pub fn EntitiesPage() -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </Show>
         <Show when=move || !tagged_text.get().is_empty() && entities.with(Vec::is_empty)>
             <p class="status" role="status">"No entities found."</p>
         </Show>

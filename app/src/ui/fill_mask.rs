@@ -64,6 +64,7 @@ pub fn FillMaskPage() -> impl IntoView {
             <button on:click=move |_| run() disabled=move || busy.get() || !loaded()>"Fill the mask"</button>
         </div>
         <ErrorLine error=error />
+        <Show when=move || fills.with(|f| !f.is_empty())>
         <table aria-label="Fills">
             <thead><tr><th>"Token"</th><th>"Score"</th><th>"Sequence"</th></tr></thead>
             <tbody>
@@ -82,5 +83,6 @@ pub fn FillMaskPage() -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </Show>
     }
 }

@@ -33,6 +33,15 @@ fn data_hint(task: &str) -> &'static str {
     }
 }
 
+/// An example of the task's data, shown in the empty box (the hint under it says the format).
+fn data_example(task: &str) -> &'static str {
+    match task {
+        "ner" => "EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER",
+        "lm" | "mlm" => "First Citizen:\nBefore we proceed any further, hear me speak.",
+        _ => "a gripping, beautifully acted film\tpositive\nthe plot never comes alive\tnegative",
+    }
+}
+
 fn metrics_rows(m: &Metrics) -> Vec<(&'static str, String)> {
     let mut rows = vec![("loss", format!("{:.4}", m.loss))];
     for (name, v) in [
@@ -351,7 +360,7 @@ pub fn FineTunePage() -> impl IntoView {
             <label class="block">
                 "Training data"
                 <textarea aria-label="Training data" rows="8"
-                    placeholder=move || data_hint(&task.get())
+                    placeholder=move || data_example(&task.get())
                     prop:value=move || data.get()
                     on:input=move |ev| data.set(event_target_value(&ev))></textarea>
             </label>
@@ -436,6 +445,7 @@ pub fn FineTunePage() -> impl IntoView {
                 })}
             </figcaption>
         </figure>
+        <Show when=move || evals.with(|e| !e.is_empty())>
         <table aria-label="Evaluation metrics">
             <thead><tr><th>"Step"</th><th>"Metric"</th><th>"Value"</th></tr></thead>
             <tbody>
@@ -448,6 +458,7 @@ pub fn FineTunePage() -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </Show>
         <Show when=move || s.trained.get().is_some()>
             <div class="actions">
                 <button on:click=move |_| use_result()>

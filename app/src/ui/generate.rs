@@ -233,6 +233,7 @@ pub fn GeneratePage() -> impl IntoView {
             <span class="continuation">{move || output.get()}</span>
         </div>
         <h3>"Prompt as tokens"</h3>
+        <p class="hint">"What the model reads: the prompt cut into tokens of its vocabulary (␣ is a space)."</p>
         <ol class="tokens" aria-label="Prompt tokens">
             {move || {
                 prompt_tokens
@@ -243,6 +244,7 @@ pub fn GeneratePage() -> impl IntoView {
             }}
         </ol>
         <h3>"Each new token and its alternatives"</h3>
+        <p class="hint">"Each token the model picks, in order; choose one to see the choices it weighed there."</p>
         // Keyed: a new token adds one item; the ones shown are never rebuilt (rebuilding the
         // whole list per token made the page, not the engine, the bottleneck of long runs).
         <ol class="tokens" aria-label="Generated tokens">

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::attention_map::AttentionPanel;
 use super::embeddings::Embeddings;
 use super::link;
-use super::widgets::ErrorLine;
+use super::widgets::{side_heading, ErrorLine};
 use super::{engine, shared};
 
 /// The pages whose encoder the BERT side can show.
@@ -98,13 +98,13 @@ pub fn InsidePage() -> impl IntoView {
         <ErrorLine error=error />
         <div class="compare">
             <section aria-label="GPT attention, left to right">
-                <h3>{move || format!("GPT ({}) — each token reads only the past", labels.get().0)}</h3>
+                <h3>{move || side_heading("GPT", &labels.get().0, &["generate"], "each token reads only the past")}</h3>
                 <Show when=move || gpt.with(Option::is_some)>
                     <AttentionPanel who="GPT" map=gpt />
                 </Show>
             </section>
             <section aria-label="BERT attention, both directions">
-                <h3>{move || format!("BERT ({}) — each token reads the whole sentence", labels.get().1)}</h3>
+                <h3>{move || side_heading("BERT", &labels.get().1, &[encoder.get().as_str()], "each token reads the whole sentence")}</h3>
                 <Show when=move || bert.with(Option::is_some)>
                     <AttentionPanel who="BERT" map=bert />
                 </Show>

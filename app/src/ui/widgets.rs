@@ -20,6 +20,30 @@ pub fn fmt_bytes(n: u64) -> String {
     }
 }
 
+/// A side's heading on the pages that run GPT and BERT together: `GPT (model) — what it does`.
+/// The model is the one that gave the results shown (`ran`), else the one loaded in `slots` (what
+/// a run would use, joined by " · " as the engine names them); no parentheses while neither is
+/// known.
+pub fn side_heading(who: &str, ran: &str, slots: &[&str], what: &str) -> String {
+    let model = if ran.is_empty() {
+        let s = super::shared();
+        s.models.with(|m| {
+            slots
+                .iter()
+                .filter_map(|slot| m.get(*slot).map(|i| i.label.clone()))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
+    } else {
+        ran.to_string()
+    };
+    if model.is_empty() {
+        format!("{who} — {what}")
+    } else {
+        format!("{who} ({model}) — {what}")
+    }
+}
+
 /// The error of the last action, where the user is looking (announced to screen readers).
 #[component]
 pub fn ErrorLine(error: RwSignal<String>) -> impl IntoView {
