@@ -127,6 +127,21 @@ test("an empty prompt is a clear error", { timeout: SLOW }, async () => {
   await gen.getByLabel("Prompt", { exact: true }).fill("ROMEO:");
 });
 
+test("no token is shown blank: a line break is ↵, a space ␣", { timeout: SLOW }, async () => {
+  const gen = t.duet.section("Generate");
+  await gen.getByLabel("Prompt", { exact: true }).fill("ROMEO:\nO Romeo");
+  await gen.getByLabel("Sample").uncheck();
+  await gen.getByLabel("Max new tokens").fill("12");
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  await gen.getByRole("status").filter({ hasText: "Done" }).waitFor({ timeout: SLOW });
+  const prompt = await gen.getByRole("list", { name: "Prompt tokens" }).getByRole("listitem").allTextContents();
+  assert.ok(prompt.includes("↵"), prompt.join("|"));
+  assert.ok(prompt.some((p) => p.startsWith("␣")), prompt.join("|"));
+  const generated = await gen.getByRole("list", { name: "Generated tokens" }).getByRole("button").allTextContents();
+  for (const token of [...prompt, ...generated]) assert.match(token, /\S/, `a blank token among ${[...prompt, ...generated].join("|")}`);
+  await gen.getByLabel("Prompt", { exact: true }).fill("ROMEO:");
+});
+
 test("classify shows a bar per label", { timeout: SLOW }, async () => {
   const page = await t.duet.tab("Classify");
   await t.duet.loaded(page, "minilm-sst2");

@@ -154,6 +154,8 @@ test("on a software WebGPU adapter (SwiftShader) the app runs on the CPU, and sa
 
 test("bench reports tokens/s and sentences/s", { timeout: SLOW * 2 }, async () => {
   const page = await t.duet.tab("Bench");
+  // Nothing measured yet: no empty tables, only the buttons.
+  assert.equal(await page.getByRole("table").count(), 0);
   await page.getByRole("button", { name: "Run benchmark" }).click();
   const table = page.getByRole("table", { name: "Benchmark results" });
   await table.locator("tbody tr").nth(3).waitFor({ timeout: SLOW * 2 });

@@ -94,6 +94,7 @@ pub fn BenchPage() -> impl IntoView {
             <Show when=move || busy.get()><span role="status">"Measuring…"</span></Show>
         </div>
         <ErrorLine error=error />
+        <Show when=move || lines.with(|v| !v.is_empty())>
         <table aria-label="Benchmark results">
             <thead><tr><th>"Model"</th><th>"Measure"</th><th>"Result"</th></tr></thead>
             <tbody>
@@ -102,6 +103,7 @@ pub fn BenchPage() -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </Show>
         <h3>"Each operation"</h3>
         <p class="explain">
             {format!("The pieces of one BERT-base / GPT-2-small layer (width 768, 12 heads) at 1 token \
@@ -115,6 +117,7 @@ pub fn BenchPage() -> impl IntoView {
             <Show when=move || timing.get()><span role="status">"Timing…"</span></Show>
         </div>
         <ErrorLine error=ops_error />
+        <Show when=move || ops.with(|v| !v.is_empty())>
         <table aria-label="Operation timings">
             <thead><tr><th>"Operation"</th><th>"Time per call"</th></tr></thead>
             <tbody>
@@ -123,6 +126,7 @@ pub fn BenchPage() -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </Show>
         <h3>"Device check"</h3>
         <p class="explain">
             "Runs the engine's parity checks here: tiny checkpoints whose outputs transformers (PyTorch) \
@@ -136,6 +140,7 @@ pub fn BenchPage() -> impl IntoView {
             <span role="status" aria-label="Device check result">{verdict}</span>
         </div>
         <ErrorLine error=check_error />
+        <Show when=move || checks.with(|v| !v.is_empty())>
         <table aria-label="Device checks">
             <thead><tr><th>"Model"</th><th>"Check"</th><th>"Result"</th><th>"Detail"</th></tr></thead>
             <tbody>
@@ -147,5 +152,6 @@ pub fn BenchPage() -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        </Show>
     }
 }

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::entities::{highlighted, label_of};
 use super::link;
 use super::masked_vs_next::MaskedVsNext;
-use super::widgets::{side_heading, ErrorLine, ScoreBars};
+use super::widgets::{shown_token, side_heading, ErrorLine, ScoreBars};
 use super::{engine, shared};
 use duet_protocol::{ComparePosition, Reply, Request};
 
@@ -87,7 +87,7 @@ pub fn ComparePage() -> impl IntoView {
                         view! {
                             <li class="token scored" title=title.clone() aria-label=format!("{} {}", p.token, title)
                                 style:background-color=format!("rgba(40, 120, 220, {:.2})", 0.1 + 0.8 * prob)>
-                                {p.token.replace(' ', "␣")}
+                                {shown_token(&p.token)}
                             </li>
                         }
                     }).collect_view()}

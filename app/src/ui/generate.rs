@@ -8,7 +8,7 @@ use super::link;
 use super::model_picker::ModelPicker;
 use super::sampler_stages::{SamplerStages, StageStep};
 use super::strategies::{self, StrategyColumns};
-use super::widgets::{ErrorLine, NumberField};
+use super::widgets::{shown_token, ErrorLine, NumberField};
 use super::{engine, shared};
 use duet_protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
 
@@ -233,13 +233,13 @@ pub fn GeneratePage() -> impl IntoView {
             <span class="continuation">{move || output.get()}</span>
         </div>
         <h3>"Prompt as tokens"</h3>
-        <p class="hint">"What the model reads: the prompt cut into tokens of its vocabulary (␣ is a space)."</p>
+        <p class="hint">"What the model reads: the prompt cut into tokens of its vocabulary (␣ is a space, ↵ a line break)."</p>
         <ol class="tokens" aria-label="Prompt tokens">
             {move || {
                 prompt_tokens
                     .get()
                     .into_iter()
-                    .map(|t| view! { <li class="token" title=format!("id {}", t.id)>{t.token.replace(' ', "␣")}</li> })
+                    .map(|t| view! { <li class="token" title=format!("id {}", t.id)>{shown_token(&t.token)}</li> })
                     .collect_view()
             }}
         </ol>
@@ -259,7 +259,7 @@ pub fn GeneratePage() -> impl IntoView {
                                 aria-pressed=move || (selected.get() == Some(i)).to_string()
                                 on:click=move |_| selected.set(Some(i))
                             >
-                                {token.replace(' ', "␣")}
+                                {shown_token(&token)}
                             </button>
                         </li>
                     }
@@ -284,7 +284,7 @@ pub fn GeneratePage() -> impl IntoView {
                                         let pct = c.prob * 100.0;
                                         view! {
                                             <li class="bar-row">
-                                                <span class="bar-label">{c.token.replace(' ', "␣")}</span>
+                                                <span class="bar-label">{shown_token(&c.token)}</span>
                                                 <span class="bar" role="meter" aria-label=c.token.clone()
                                                     aria-valuemin="0" aria-valuemax="1" aria-valuenow=c.prob.to_string()>
                                                     <span class="fill" style:width=format!("{pct:.1}%")></span>

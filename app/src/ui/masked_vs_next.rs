@@ -7,7 +7,7 @@ use duet_protocol::outputs::{Guess, WordGuesses};
 use duet_protocol::{Reply, Request};
 use leptos::prelude::*;
 
-use super::widgets::ErrorLine;
+use super::widgets::{shown_token, ErrorLine};
 use super::{engine, shared};
 
 /// "tok 0.42, tok 0.17", the guess equal to the word marked.
@@ -20,7 +20,7 @@ fn guesses(list: &[Guess], word: &str) -> AnyView {
     };
     list.iter()
         .map(|g| {
-            let text = format!("{} {:.2}", g.token.replace(' ', "␣"), g.score);
+            let text = format!("{} {:.2}", shown_token(&g.token), g.score);
             view! { <li class:hit=hit(g)>{text}</li> }
         })
         .collect_view()

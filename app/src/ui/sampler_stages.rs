@@ -11,7 +11,7 @@ use duet_sampler::{stages, top_n, SamplerSettings};
 use leptos::prelude::*;
 
 use super::engine;
-use super::widgets::ErrorLine;
+use super::widgets::{shown_token, ErrorLine};
 
 /// Bars per stage (the worker names every token that can rank this high in a stage).
 const BARS: usize = 8;
@@ -182,7 +182,7 @@ pub fn SamplerStages(
                             <h4>{name}</h4>
                             <ul class="bars">
                                 {bars.into_iter().map(|(token, p, is_chosen)| {
-                                    let shown = token.replace(' ', "␣");
+                                    let shown = shown_token(&token);
                                     view! {
                                         <li class="bar-row" class:chosen=is_chosen>
                                             <span class="bar-label">{if is_chosen { format!("{shown} ✓") } else { shown }}</span>
@@ -195,7 +195,7 @@ pub fn SamplerStages(
                                     }
                                 }).collect_view()}
                             </ul>
-                            <p class="hint chosen-prob">{format!("picked “{}”: {chosen:.3}", picked.replace(' ', "␣"))}</p>
+                            <p class="hint chosen-prob">{format!("picked “{}”: {chosen:.3}", shown_token(&picked))}</p>
                         </section>
                     }
                 }).collect_view()}

@@ -20,6 +20,15 @@ pub fn fmt_bytes(n: u64) -> String {
     }
 }
 
+/// A token as the token views show it: a space as ␣, a line break as ↵ and a tab as ⇥, so that
+/// no token is blank (a newline token was an empty box).
+pub fn shown_token(token: &str) -> String {
+    token
+        .replace(' ', "␣")
+        .replace('\n', "↵")
+        .replace('\t', "⇥")
+}
+
 /// A side's heading on the pages that run GPT and BERT together: `GPT (model) — what it does`.
 /// The model is the one that gave the results shown (`ran`), else the one loaded in `slots` (what
 /// a run would use, joined by " · " as the engine names them); no parentheses while neither is
