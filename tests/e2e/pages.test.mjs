@@ -360,6 +360,20 @@ test("inside: sentence embeddings as a similarity matrix, and a search that rank
   assert.match(await t.duet.error(page), /at least two sentences/);
 });
 
+test("on a phone's width no page, its results shown, is wider than the screen", async () => {
+  const before = t.page.viewportSize();
+  await t.page.setViewportSize({ width: 390, height: 844 });
+  try {
+    for (const tab of ["Generate", "Classify", "Entities", "Fill-mask", "Fine-tune", "Pretrain", "Compare", "Inside", "Models", "Bench"]) {
+      await t.duet.tab(tab);
+      const width = await t.page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `${tab} is ${width} px wide on a 390 px screen`);
+    }
+  } finally {
+    await t.page.setViewportSize(before);
+  }
+});
+
 test("a copied link opens in a fresh profile with its inputs and model, and reproduces a greedy output", { timeout: SLOW * 3 }, async () => {
   const gen = await t.duet.tab("Generate");
   await gen.getByLabel("Prompt", { exact: true }).fill("JULIET: O Romeo, Romeo");

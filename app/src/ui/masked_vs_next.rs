@@ -78,6 +78,8 @@ pub fn MaskedVsNext(text: RwSignal<String>) -> impl IntoView {
         </div>
         <ErrorLine error=error />
         <Show when=move || words.with(|w| !w.is_empty())>
+            // Scrolls sideways on its own where a screen is narrower than its columns.
+            <div class="scroll-x">
             <table class="masked-vs-next" aria-label="Masked vs next-token">
                 <thead>
                     <tr>
@@ -104,6 +106,7 @@ pub fn MaskedVsNext(text: RwSignal<String>) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            </div>
         </Show>
     }
 }
