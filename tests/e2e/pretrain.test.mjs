@@ -71,7 +71,9 @@ test("both models train side by side: two falling curves and samples from both",
   for (const li of await items.all()) steps.push(Number(await li.getAttribute("data-step")));
   assert.deepEqual(steps, [40, 20, 0]);
   for (const li of await items.all()) {
-    const gpt = await li.locator(".gpt-sample").textContent();
+    const [gpt, shown] = await li.locator(".gpt-sample").evaluate((p) => [p.textContent, p.innerText]);
+    // Shown as written: line breaks and spaces are not folded into one space.
+    assert.equal(shown, gpt);
     const bert = await li.locator(".bert-fill").textContent();
     assert.ok(gpt.startsWith(`GPT: ${prompt}`), gpt);
     // The sentence with BERT's best fill in brackets, then its three fills with scores.
