@@ -177,6 +177,24 @@ fn streaming_callback_sees_every_token_and_can_stop() {
 }
 
 #[test]
+fn no_new_tokens_asked_for_is_an_error_not_one_token() {
+    let (model, prompt) = tiny();
+    let gpt2 = model.network.gpt2().unwrap();
+    let err = block_on(generate(
+        gpt2,
+        &model.tokenizer,
+        &prompt,
+        &GenerationConfig::greedy(0),
+        |_| true,
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&err, duet_model::DuetError::InvalidOption(m) if m.contains("max_new_tokens")),
+        "{err}"
+    );
+}
+
+#[test]
 fn eos_and_stop_strings_end_generation() {
     let (model, prompt) = tiny();
     let gpt2 = model.network.gpt2().unwrap();

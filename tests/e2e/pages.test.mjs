@@ -125,6 +125,15 @@ test("an empty prompt is a clear error", { timeout: SLOW }, async () => {
   await gen.getByRole("button", { name: "Generate", exact: true }).click();
   assert.match(await t.duet.error(gen), /prompt is empty/);
   await gen.getByLabel("Prompt", { exact: true }).fill("ROMEO:");
+  // Asked for no tokens: an error, as in transformers (it used to make one anyway).
+  await gen.getByLabel("Max new tokens").fill("0");
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  assert.match(await t.duet.error(gen), /max_new_tokens must be at least 1/);
+  await gen.getByLabel("Max new tokens").fill("1");
+  await gen.getByLabel("Sample").uncheck();
+  await gen.getByRole("button", { name: "Generate", exact: true }).click();
+  await gen.getByRole("status").filter({ hasText: /^Done/ }).waitFor({ timeout: SLOW });
+  assert.equal(await gen.getByRole("status").filter({ hasText: /^Done/ }).textContent(), "Done: 1 token.");
 });
 
 test("no token is shown blank: a line break is ↵, a space ␣", { timeout: SLOW }, async () => {

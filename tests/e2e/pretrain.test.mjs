@@ -43,6 +43,18 @@ test("bad input is a clear error: no text, a sentence without [MASK]", { timeout
   await page.getByRole("button", { name: "Start both" }).click();
   assert.match(await t.duet.error(page), /there is no text/);
   await page.getByRole("button", { name: /Use a sample text/ }).click();
+  // Settings that cannot run are refused, not quietly changed.
+  for (const [label, value, message] of [
+    ["Batch size", 0, /a batch of 0 blocks: use 1 to 256/],
+    ["Steps", 0, /steps must be at least 1/],
+    ["Sample every (steps)", 0, /"sample every" must be at least 1 step/],
+  ]) {
+    const before = await page.getByLabel(label, { exact: true }).inputValue();
+    await settings({ [label]: value });
+    await page.getByRole("button", { name: "Start both" }).click();
+    await page.getByRole("alert").filter({ hasText: message }).waitFor({ timeout: SLOW });
+    await settings({ [label]: before });
+  }
   await page.getByLabel("BERT's sentence").fill("no blank in this one");
   await page.getByRole("button", { name: "Start both" }).click();
   await page.getByRole("alert").filter({ hasText: "exactly one [MASK]" }).waitFor({ timeout: SLOW });

@@ -38,7 +38,30 @@ fn probe(p: &PretrainParams, fallback: Probe) -> Result<Probe, String> {
     Ok(probe)
 }
 
+/// Settings that cannot run, said plainly rather than quietly changed (a batch of 0 used to
+/// train with 1, 0 steps to take 1).
+fn check_settings(p: &PretrainParams, resume: bool) -> Result<(), String> {
+    if p.steps == 0 {
+        return Err("steps must be at least 1".into());
+    }
+    if p.sample_every == 0 {
+        return Err("\"sample every\" must be at least 1 step".into());
+    }
+    // A continued run keeps the batch size it started with.
+    if !resume && !(1..=MAX_BATCH).contains(&p.batch_size) {
+        return Err(format!(
+            "a batch of {} blocks: use 1 to {MAX_BATCH}",
+            p.batch_size
+        ));
+    }
+    Ok(())
+}
+
+/// The most blocks a step takes here (a tab's memory, and its time per step).
+const MAX_BATCH: usize = 256;
+
 pub async fn pretrain(id: u32, p: PretrainParams, resume: bool) -> Result<Reply, String> {
+    check_settings(&p, resume)?;
     let (mut pair, probe) = if resume {
         let stored = STATE
             .with(|s| s.borrow().pretraining.as_ref().map(|t| t.probe.clone()))
@@ -61,7 +84,7 @@ pub async fn pretrain(id: u32, p: PretrainParams, resume: bool) -> Result<Reply,
                 dropout: 0.1,
             },
             vocab_size: p.vocab_size,
-            batch_size: p.batch_size.clamp(1, 256),
+            batch_size: p.batch_size,
             learning_rate: p.learning_rate,
             warmup_steps: WARMUP_STEPS,
             seed: p.seed,

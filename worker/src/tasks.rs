@@ -104,7 +104,8 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
         } => {
             let model = state::model("generate")?;
             let settings = strategies::Strategies {
-                max_new_tokens: max_new_tokens.clamp(1, 256),
+                // 0 reaches the engine, which refuses it; a long run is capped (four texts).
+                max_new_tokens: max_new_tokens.min(256),
                 num_beams: num_beams.clamp(2, 16),
                 top_k,
                 top_p,
@@ -298,7 +299,8 @@ async fn generate(id: u32, slot: &str, p: GenerateParams) -> Result<Reply, Strin
         },
     );
     let cfg = GenerationConfig {
-        max_new_tokens: p.max_new_tokens.clamp(1, 1024),
+        // 0 reaches the engine, which refuses it (as HF does) rather than making one anyway.
+        max_new_tokens: p.max_new_tokens.min(1024),
         do_sample: p.do_sample,
         temperature: p.temperature,
         top_k: p.top_k,

@@ -9,7 +9,7 @@ use super::batch::Batcher;
 use super::link;
 use super::loss_chart::{polyline, Scale};
 use super::widgets::{
-    export_files, fmt_bytes, read_picked_text, DownloadList, ErrorLine, NumberField,
+    counted, export_files, fmt_bytes, read_picked_text, DownloadList, ErrorLine, NumberField,
 };
 use super::{engine, shared};
 use duet_protocol::{DownloadFile, Reply, Request, Source, TrainParams};
@@ -70,11 +70,15 @@ fn finished(
 ) -> String {
     let mut line = if stopped_early {
         format!(
-            "Stopped early after {steps} steps: the held-out loss stopped improving; last loss \
-             {final_loss:.4}."
+            "Stopped early after {}: the held-out loss stopped improving; last loss \
+             {final_loss:.4}.",
+            counted(steps, "step")
         )
     } else {
-        format!("Finished after {steps} steps; last loss {final_loss:.4}.")
+        format!(
+            "Finished after {}; last loss {final_loss:.4}.",
+            counted(steps, "step")
+        )
     };
     if let Some(step) = best_step {
         line.push_str(&format!(
@@ -278,8 +282,9 @@ pub fn FineTunePage() -> impl IntoView {
                     best.set(best_step);
                     summary.set(if cancelled {
                         format!(
-                            "Stopped after {steps} steps; last loss {final_loss:.4}. Continue goes on \
-                             from step {steps} with these settings."
+                            "Stopped after {}; last loss {final_loss:.4}. Continue goes on \
+                             from step {steps} with these settings.",
+                            counted(steps, "step")
                         )
                     } else {
                         finished(steps, final_loss, stopped_early, best_step)

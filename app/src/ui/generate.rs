@@ -8,7 +8,7 @@ use super::link;
 use super::model_picker::ModelPicker;
 use super::sampler_stages::{SamplerStages, StageStep};
 use super::strategies::{self, StrategyColumns};
-use super::widgets::{shown_token, ErrorLine, NumberField};
+use super::widgets::{counted, shown_token, ErrorLine, NumberField};
 use super::{engine, shared};
 use duet_protocol::{Candidate, GenerateParams, Reply, Request, TokenView};
 
@@ -135,14 +135,20 @@ pub fn GeneratePage() -> impl IntoView {
                     running.set(None);
                     rate.set(tokens_per_s);
                     status.set(match finish_reason.as_str() {
-                        "cancelled" => format!("Stopped after {new_tokens} tokens."),
+                        "cancelled" => format!("Stopped after {}.", counted(new_tokens, "token")),
                         "eos" => {
-                            format!("Done: the model ended the text after {new_tokens} tokens.")
+                            format!(
+                                "Done: the model ended the text after {}.",
+                                counted(new_tokens, "token")
+                            )
                         }
                         "context_full" => {
-                            format!("Done: the context window is full ({new_tokens} tokens).")
+                            format!(
+                                "Done: the context window is full ({}).",
+                                counted(new_tokens, "token")
+                            )
                         }
-                        _ => format!("Done: {new_tokens} tokens."),
+                        _ => format!("Done: {}.", counted(new_tokens, "token")),
                     });
                 }
                 Reply::Error { message } => {

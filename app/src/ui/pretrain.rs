@@ -8,7 +8,9 @@ use leptos::prelude::*;
 use super::batch::Batcher;
 use super::link;
 use super::loss_chart::{polyline, Scale};
-use super::widgets::{export_files, read_picked_text, DownloadList, ErrorLine, NumberField};
+use super::widgets::{
+    counted, export_files, read_picked_text, DownloadList, ErrorLine, NumberField,
+};
 use super::{engine, shared};
 use duet_protocol::outputs::MaskFill;
 use duet_protocol::{DownloadFile, PretrainParams, Reply, Request};
@@ -206,8 +208,9 @@ pub fn PretrainPage() -> impl IntoView {
                     step_batches.flush();
                     running.set(None);
                     summary.set(format!(
-                        "{} after {steps} steps.",
-                        if cancelled { "Stopped" } else { "Finished" }
+                        "{} after {}.",
+                        if cancelled { "Stopped" } else { "Finished" },
+                        counted(steps, "step")
                     ));
                 }
                 Reply::Error { message } => {

@@ -20,6 +20,15 @@ pub fn fmt_bytes(n: u64) -> String {
     }
 }
 
+/// "1 token", "5 tokens": a count and its noun, in the singular for one.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A token as the token views show it: a space as ␣, a line break as ↵ and a tab as ⇥, so that
 /// no token is blank (a newline token was an empty box).
 pub fn shown_token(token: &str) -> String {

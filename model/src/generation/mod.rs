@@ -157,6 +157,12 @@ pub async fn generate(
     mut on_token: impl FnMut(&TokenEvent) -> bool,
 ) -> Result<Generation> {
     cfg.validate()?;
+    // As HF's `generate` refuses it: asked for none, the loop below would still make one.
+    if cfg.max_new_tokens == 0 {
+        return Err(DuetError::InvalidOption(
+            "max_new_tokens must be at least 1".into(),
+        ));
+    }
     if prompt_ids.is_empty() {
         return Err(DuetError::EmptyInput("the prompt has no tokens".into()));
     }
