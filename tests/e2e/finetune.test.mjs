@@ -276,4 +276,21 @@ test("bad training data is a clear error", { timeout: SLOW }, async () => {
   await page.getByLabel("Training data").fill("");
   await page.getByRole("button", { name: "Start training" }).click();
   assert.match(await t.duet.error(page), /no examples/);
+  // Settings that cannot run are refused, not quietly changed.
+  await page.getByLabel("Task").selectOption("classify");
+  await page.getByLabel("What to train").selectOption("lora");
+  await page.getByLabel("Training data").fill(toyData(10));
+  for (const [label, value, message] of [
+    ["Epochs", 0, /epochs must be at least 1/],
+    ["Batch size", 0, /a batch of 0 examples: use 1 to 256/],
+    ["Held-out fraction", 0.9, /a held-out fraction of 0\.9: use 0 to 0\.5/],
+    ["LoRA rank", 0, /the LoRA rank must be at least 1/],
+  ]) {
+    const field = page.getByLabel(label, { exact: true });
+    const before = await field.inputValue();
+    await field.fill(String(value));
+    await page.getByRole("button", { name: "Start training" }).click();
+    await page.getByRole("alert").filter({ hasText: message }).waitFor({ timeout: SLOW });
+    await field.fill(before);
+  }
 });

@@ -101,11 +101,17 @@ test("the sampler's stages of a step redraw as the sliders move, without asking 
 test("strategies side by side: greedy, beam search, top-k and top-p fill together, each with its log-probability", { timeout: SLOW * 2 }, async () => {
   const gen = t.duet.section("Generate");
   await gen.getByLabel("Max new tokens").fill("12");
+  // One beam is greedy, not beam search: refused, not quietly made two (the run below clears it).
+  await gen.getByLabel("Beams").fill("1");
+  await gen.getByRole("button", { name: "Compare strategies" }).click();
+  await gen.getByRole("alert").filter({ hasText: "1 beams: use 2 to 16" }).waitFor({ timeout: SLOW });
+  await gen.getByLabel("Beams").fill("4");
   const posts = await t.duet.posts();
   await gen.getByRole("button", { name: "Compare strategies" }).click();
   const column = (name) => gen.getByRole("region", { name: `Strategy: ${name}` });
   await column("top-p").waitFor({ timeout: SLOW * 2 });
   assert.equal(await t.duet.posts(), posts + 1, "one request for the four columns");
+  assert.equal(await gen.getByRole("alert").count(), 0, "the refusal is gone once a run starts");
   const names = await gen.locator(".strategies section").evaluateAll((ss) => ss.map((s) => s.getAttribute("aria-label")));
   assert.deepEqual(names, ["Strategy: greedy", "Strategy: beam search", "Strategy: top-k", "Strategy: top-p"]);
   for (const name of ["greedy", "beam search", "top-k", "top-p"]) {
@@ -247,6 +253,10 @@ test("fill-mask answers on first open with the embedded masked LM", { timeout: S
   for (const seq of await rows.locator("td:nth-child(3)").allTextContents()) {
     assert.match(seq, /^the match ended in a .+ after extra time\.$/);
   }
+  await page.getByLabel("Top-k").fill("0");
+  await page.getByRole("button", { name: "Fill the mask" }).click();
+  assert.match(await t.duet.error(page), /top-k of 0: use 1 to 50/);
+  await page.getByLabel("Top-k").fill("5");
 });
 
 test("compare, word by word: BERT's fills with the word masked next to GPT's guesses from the left", { timeout: SLOW * 3 }, async () => {
