@@ -2,12 +2,13 @@
 //! downloads. The page (`duet-app`) sends it the JSON messages of `duet_protocol`.
 //!
 //! It is a library module with a start function (a wasm "reactor"), not a binary: see
-//! `duet_protocol::wasm_start`. `checks`, `limits` and `manifest` are plain logic and also build
-//! natively, so their tests run with the rest.
+//! `duet_protocol::wasm_start`. `checks`, `limits`, `manifest` and `settings` are plain logic and
+//! also build natively, so their tests run with the rest.
 
 pub mod checks;
 pub mod limits;
 pub mod manifest;
+pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod fetch;

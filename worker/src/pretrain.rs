@@ -38,30 +38,8 @@ fn probe(p: &PretrainParams, fallback: Probe) -> Result<Probe, String> {
     Ok(probe)
 }
 
-/// Settings that cannot run, said plainly rather than quietly changed (a batch of 0 used to
-/// train with 1, 0 steps to take 1).
-fn check_settings(p: &PretrainParams, resume: bool) -> Result<(), String> {
-    if p.steps == 0 {
-        return Err("steps must be at least 1".into());
-    }
-    if p.sample_every == 0 {
-        return Err("\"sample every\" must be at least 1 step".into());
-    }
-    // A continued run keeps the batch size it started with.
-    if !resume && !(1..=MAX_BATCH).contains(&p.batch_size) {
-        return Err(format!(
-            "a batch of {} blocks: use 1 to {MAX_BATCH}",
-            p.batch_size
-        ));
-    }
-    Ok(())
-}
-
-/// The most blocks a step takes here (a tab's memory, and its time per step).
-const MAX_BATCH: usize = 256;
-
 pub async fn pretrain(id: u32, p: PretrainParams, resume: bool) -> Result<Reply, String> {
-    check_settings(&p, resume)?;
+    crate::settings::pretrain(&p, resume)?;
     let (mut pair, probe) = if resume {
         let stored = STATE
             .with(|s| s.borrow().pretraining.as_ref().map(|t| t.probe.clone()))
@@ -105,8 +83,9 @@ pub async fn pretrain(id: u32, p: PretrainParams, resume: bool) -> Result<Reply,
 /// Steps until `p.steps` more are done or Stop; true when stopped.
 async fn run(id: u32, pair: &mut Pair, probe: &Probe, p: &PretrainParams) -> Result<bool, String> {
     let from = pair.steps;
-    let total = from + p.steps.max(1);
-    let every = p.sample_every.max(1);
+    // Both at least 1 (`settings::pretrain`).
+    let total = from + p.steps;
+    let every = p.sample_every;
     post(
         id,
         Reply::PretrainStarted {

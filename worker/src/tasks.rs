@@ -23,6 +23,7 @@ use crate::fetch;
 use crate::load::{self, info};
 use crate::messages::{is_cancelled, now_s, post, scope};
 use crate::pretrain;
+use crate::settings;
 use crate::state::{self, Trained, STATE};
 use duet_protocol::{
     BenchLine, Candidate, ComparePosition, DeviceChoice, DownloadFile, GenerateParams, Reply,
@@ -71,9 +72,7 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
         }
         Request::FillMask { slot, text, top_k } => {
             let model = state::model(&slot)?;
-            if !(1..=MAX_FILLS).contains(&top_k) {
-                return Err(format!("top-k of {top_k}: use 1 to {MAX_FILLS}"));
-            }
+            settings::fills(top_k)?;
             let mut out = fill_mask::fill_mask(&model, &[text], top_k)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -106,9 +105,7 @@ pub async fn handle(id: u32, req: Request, files: Array) -> Result<Reply, String
             seed,
         } => {
             let model = state::model("generate")?;
-            if !(2..=MAX_BEAMS).contains(&num_beams) {
-                return Err(format!("{num_beams} beams: use 2 to {MAX_BEAMS}"));
-            }
+            settings::beams(num_beams)?;
             let settings = strategies::Strategies {
                 // 0 reaches the engine, which refuses it; a long run is capped (four texts).
                 max_new_tokens: max_new_tokens.min(256),
@@ -426,37 +423,6 @@ async fn compare(text: &str) -> Result<Reply, String> {
     })
 }
 
-/// The most fills the Fill-mask page lists, and beams its beam-search column keeps.
-const MAX_FILLS: usize = 50;
-const MAX_BEAMS: usize = 16;
-/// The most examples a fine-tuning step takes here, and the largest held-out part.
-const MAX_BATCH: usize = 256;
-const MAX_EVAL_FRACTION: f64 = 0.5;
-
-/// Fine-tuning settings that cannot run, said plainly rather than quietly changed (0 epochs used
-/// to train 1, a held-out fraction of 0.9 to hold out 0.5).
-fn check_train_settings(p: &TrainParams) -> Result<(), String> {
-    if p.epochs == 0 {
-        return Err("epochs must be at least 1".into());
-    }
-    if !(1..=MAX_BATCH).contains(&p.batch_size) {
-        return Err(format!(
-            "a batch of {} examples: use 1 to {MAX_BATCH}",
-            p.batch_size
-        ));
-    }
-    if !(0.0..=MAX_EVAL_FRACTION).contains(&p.eval_fraction) {
-        return Err(format!(
-            "a held-out fraction of {}: use 0 to {MAX_EVAL_FRACTION} (the rest trains)",
-            p.eval_fraction
-        ));
-    }
-    if p.trainable == "lora" && p.lora_rank == 0 {
-        return Err("the LoRA rank must be at least 1".into());
-    }
-    Ok(())
-}
-
 fn trainable(p: &TrainParams, model: &Model) -> Result<Trainable, String> {
     let mut lora = LoraConfig::defaults_for(&model.network);
     lora.rank = p.lora_rank.max(1);
@@ -515,7 +481,7 @@ async fn fine_tune(
     if p.data.trim().is_empty() {
         return Err("there are no examples: paste or upload training data".into());
     }
-    check_train_settings(&p)?;
+    settings::fine_tune(&p)?;
     let data = TaskData::parse(task, &p.data).map_err(|e| e.to_string())?;
     let (train_data, eval_data) = data.split(p.eval_fraction, p.seed);
     let base_label = base.label();
